@@ -1,0 +1,48 @@
+# airsage — the two commands a newcomer needs are `make demo` and `make test`.
+# Both create the virtualenv from the lock (requirements.txt) first.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.synced-$(shell sha256sum requirements.txt 2>/dev/null | cut -c1-16)
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+AIRSAGE_ROOT ?= $(CURDIR)/.airsage
+
+.PHONY: setup test lint demo ui bench lock definition clean
+
+setup: $(STAMP) ## create/refresh .venv from requirements.txt (no-op when unchanged)
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	@echo "syncing $(VENV) from requirements.txt ..."
+	@$(BIN)/uv pip sync -q --python $(BIN)/python requirements.txt
+	@rm -f $(VENV)/.synced-*
+	@touch $@
+
+test: setup ## run the whole test suite (offline: AWS is a moto server on 127.0.0.1)
+	$(BIN)/python -m pytest
+
+lint: setup ## ruff, with the bandit (S) rules
+	$(BIN)/ruff check .
+
+demo: setup ## run the local DAG end to end on SQLite and print where the report is
+	@$(BIN)/python -m dags.demo
+
+ui: setup ## start Airflow (standalone) with this project's DAGs on http://localhost:8080
+	@$(BIN)/python -m dags.demo --ui
+
+bench: setup ## run the benchmarks (ratios, JSON on the last line of each)
+	$(BIN)/python bench/local_runner.py --json
+	$(BIN)/python bench/dag_parse.py --json
+
+definition: setup ## print the SageMaker pipeline definition for the default config
+	@$(BIN)/python -m sm_pipeline definition
+
+lock: ## re-resolve requirements.in into the pinned lock requirements.txt
+	@command -v uv >/dev/null || $(PY) -m pip install -q "uv==$(UV_VERSION)"
+	uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 requirements.in -o requirements.txt
+
+clean:
+	rm -rf .airflow .airsage .pytest_cache
