@@ -13,9 +13,13 @@ def test_non_loopback_connection_is_blocked():
         socket.create_connection(("192.0.2.1", 443), timeout=1)  # TEST-NET-1, never routable
 
 
-def test_aws_hostname_connection_is_blocked():
-    with pytest.raises(SocketConnectBlockedError):
-        socket.create_connection(("sts.amazonaws.com", 443), timeout=1)
+def test_non_loopback_ipv6_connection_is_blocked():
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        with pytest.raises(SocketConnectBlockedError):
+            sock.connect(("2001:db8::1", 443))  # documentation prefix, never routable
+    finally:
+        sock.close()
 
 
 def test_boto3_without_endpoint_fails_fast_on_loopback():
