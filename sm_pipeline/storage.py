@@ -1,0 +1,181 @@
+"""The local object root: ``s3://bucket/key`` lives at ``<root>/bucket/key``; ``file://`` URIs are local paths.
+
+Every URI is validated before it becomes a path, so a definition or a parameter can never make the
+local runner read or write outside the object root. All writes are atomic (temp name, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import unquote
+
+from sm_pipeline.errors import StorageError
+from sm_pipeline.storage_io import write_bytes_atomic
+
+# S3's bucket naming rules (3-63 chars, lowercase letters, digits, dots, hyphens, alnum at both ends).
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_IP_ADDRESS_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+# Names the runner uses for its own bookkeeping inside the root; never listed as objects.
+INTERNAL_DIR = ".airsage"
+_TEMP_MARKER = ".airsage-tmp-"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into a validated ``(bucket, key)``; the key may be empty (whole bucket)."""
+    if not isinstance(uri, str):
+        raise StorageError(f"{uri!r}: an S3 URI must be a string, not {type(uri).__name__}")
+    if "\x00" in uri:
+        raise StorageError(f"{uri!r}: URI contains a NUL character")
+    if not uri.startswith("s3://"):
+        raise StorageError(f"{uri!r}: not an s3:// URI")
+    rest = uri[len("s3://"):]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise StorageError(f"{uri!r}: empty bucket name")
+    if not _BUCKET_RE.match(bucket) or ".." in bucket or _IP_ADDRESS_RE.match(bucket):
+        raise StorageError(
+            f"{uri!r}: invalid bucket name {bucket!r} (3-63 lowercase letters, digits, dots or hyphens)"
+        )
+    _validate_key(uri, key)
+    return bucket, key
+
+
+def _validate_key(uri: str, key: str) -> None:
+    if key.startswith("/"):
+        raise StorageError(f"{uri!r}: object key {key!r} is absolute (starts with '/')")
+    segments = key.split("/")
+    if any(segment in ("..", ".") for segment in segments):
+        raise StorageError(f"{uri!r}: object key {key!r} has a '.' or '..' segment")
+
+
+class ObjectStore:
+    """S3 semantics over a local directory: ``s3://bucket/key`` ↔ ``<root>/bucket/key``."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+
+    def path_for(self, uri: str) -> Path:
+        """The local path of an ``s3://`` or ``file://`` URI (validated; never outside the root for s3)."""
+        if isinstance(uri, str) and uri.startswith("file://"):
+            return self._file_path(uri)
+        bucket, key = parse_s3_uri(uri)
+        path = self.root / bucket / key if key else self.root / bucket
+        # Symlinks inside the root could still point outside; the lexical check above is the contract,
+        # this one keeps a hostile symlink from turning a valid key into an escape.
+        resolved = Path(os.path.normpath(path))
+        if resolved != self.root and self.root not in resolved.parents:
+            raise StorageError(f"{uri!r}: resolves outside the object root {self.root}")
+        return path
+
+    @staticmethod
+    def _file_path(uri: str) -> Path:
+        if "\x00" in uri:
+            raise StorageError(f"{uri!r}: URI contains a NUL character")
+        rest = uri[len("file://"):]
+        host, slash, path = rest.partition("/")
+        if host not in ("", "localhost"):
+            raise StorageError(f"{uri!r}: file URIs must be local (file:///path), not host {host!r}")
+        path = unquote(slash + path)
+        if not path.startswith("/"):
+            raise StorageError(f"{uri!r}: file URI path must be absolute")
+        if ".." in path.split("/"):
+            raise StorageError(f"{uri!r}: file URI path has a '..' segment")
+        return Path(path)
+
+    def uri_for(self, path: Path | str) -> str:
+        """The ``s3://`` URI of a path inside the root (the inverse of :meth:`path_for`)."""
+        rel = Path(path).resolve().relative_to(self.root)
+        parts = rel.parts
+        if not parts:
+            raise StorageError(f"{path}: the object root itself has no URI")
+        return "s3://" + "/".join(parts)
+
+    def put_bytes(self, uri: str, data: bytes) -> Path:
+        """Write an object atomically; returns its path."""
+        return write_bytes_atomic(self.path_for(uri), data)
+
+    def put_file(self, uri: str, source: Path | str) -> Path:
+        """Copy a local file to ``uri`` atomically (hard link when possible, so large data costs nothing)."""
+        target = self.path_for(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f"{_TEMP_MARKER}{target.name}.{uuid.uuid4().hex}"
+        try:
+            link_or_copy(Path(source), tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return target
+
+    def read_bytes(self, uri: str) -> bytes:
+        """The content of one object; StorageError if it does not exist."""
+        path = self.path_for(uri)
+        if not path.is_file():
+            raise StorageError(f"{uri}: no such object under {self.root}")
+        return path.read_bytes()
+
+    def exists(self, uri: str) -> bool:
+        """True if ``uri`` is an object or a non-empty prefix."""
+        path = self.path_for(uri)
+        return path.is_file() or bool(self.list(uri))
+
+    def list(self, prefix_uri: str) -> list[str]:
+        """URIs of all objects whose key starts with the prefix (S3 string-prefix semantics), sorted."""
+        return [uri for uri, _ in self.list_with_paths(prefix_uri)]
+
+    def list_with_paths(self, prefix_uri: str) -> list[tuple[str, Path]]:
+        """Like :meth:`list`, with each object's local path."""
+        path = self.path_for(prefix_uri)
+        if path.is_file():
+            return [(prefix_uri, path)]
+        found: list[tuple[str, Path]] = []
+        if path.is_dir():
+            base = prefix_uri.rstrip("/")
+            for file in _walk_files(path):
+                found.append((base + "/" + file.relative_to(path).as_posix(), file))
+        if not prefix_uri.endswith("/") and path.parent.is_dir():
+            # S3 prefixes are strings: s3://b/data/part matches data/part-1.csv and data/part2/x.csv too.
+            stem = path.name
+            base = prefix_uri[: len(prefix_uri) - len(stem)]
+            for sibling in sorted(path.parent.iterdir()):
+                if sibling.name == stem or not sibling.name.startswith(stem) or _is_internal(sibling.name):
+                    continue
+                if sibling.is_file():
+                    found.append((base + sibling.name, sibling))
+                elif sibling.is_dir():
+                    for file in _walk_files(sibling):
+                        found.append((base + sibling.name + "/" + file.relative_to(sibling).as_posix(), file))
+        return sorted(found)
+
+    def delete_prefix(self, prefix_uri: str) -> None:
+        """Remove an object or everything under a directory-like prefix."""
+        path = self.path_for(prefix_uri)
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _is_internal(name: str) -> bool:
+    return name.startswith(_TEMP_MARKER) or name == INTERNAL_DIR or (name.startswith(".") and name.endswith(".tmp"))
+
+
+def _walk_files(directory: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if not _is_internal(d))
+        files.extend(Path(dirpath) / name for name in sorted(filenames) if not _is_internal(name))
+    return files
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link ``source`` to ``target`` (no data copied); copy when linking is impossible."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
