@@ -1,0 +1,64 @@
+"""The XCom shape of a pipeline execution, the same for the SageMaker and local backends.
+
+::
+
+    {"backend", "pipeline_name", "execution_arn", "execution_id", "display_name", "status",
+     "console_url", "region", "parameters", "failure_reason", "failed_steps",
+     "quality_gate_failed", "model_package_arn", "property_files", "report_location"}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airsage.exceptions import PipelineExecutionFailed
+
+
+def new_result(backend: str, *, pipeline_name: str, execution_arn: str, display_name: str, status: str,
+               console_url: str, region: str | None, parameters: dict[str, str]) -> dict[str, Any]:
+    """A fresh execution result dict."""
+    return {
+        "backend": backend,
+        "pipeline_name": pipeline_name,
+        "execution_arn": execution_arn,
+        "execution_id": execution_arn.rsplit("/", 1)[-1],
+        "display_name": display_name,
+        "status": status,
+        "console_url": console_url,
+        "region": region,
+        "parameters": dict(parameters),
+        "failure_reason": "",
+        "failed_steps": [],
+        "quality_gate_failed": False,
+        "model_package_arn": None,
+        "property_files": {},
+        "report_location": None,
+    }
+
+
+def model_package_arn(steps: list[dict] | None) -> str | None:
+    """The model package a RegisterModel step created, from ListPipelineExecutionSteps items."""
+    for step in steps or []:
+        arn = (step.get("Metadata") or {}).get("RegisterModel", {}).get("Arn")
+        if arn:
+            return arn
+    return None
+
+
+def finish(result: dict[str, Any], *, status: str, reason: str, failed_steps: list[dict],
+           steps_available: bool, quality_gate_steps: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Settle a terminal execution: return the result, or raise PipelineExecutionFailed.
+
+    A Failed execution whose only failing steps are the pipeline's own quality gate (the
+    Fail step after the MSE condition) is an outcome, not an error: the metrics exist and
+    the DAG's gate routes it to the on-call alert instead of the report.
+    """
+    result = {**result, "status": status}
+    if status == "Succeeded":
+        return result
+    result.update(failure_reason=reason, failed_steps=failed_steps)
+    gate = set(quality_gate_steps or ())
+    if status == "Failed" and failed_steps and gate and all(s["name"] in gate for s in failed_steps):
+        result["quality_gate_failed"] = True
+        return result
+    raise PipelineExecutionFailed(result, reason, failed_steps, steps_available)

@@ -1,0 +1,1 @@
+"""airsage hooks (one concern per module, like the amazon provider)."""

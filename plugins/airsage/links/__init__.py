@@ -1,0 +1,1 @@
+"""airsage links (one concern per module, like the amazon provider)."""

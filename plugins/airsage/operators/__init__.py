@@ -1,0 +1,1 @@
+"""airsage operators (one concern per module, like the amazon provider)."""

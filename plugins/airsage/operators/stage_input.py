@@ -1,0 +1,105 @@
+"""StageInputOperator: the logical date's input partition, written once per content."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+LABEL = "rings"
+
+
+def batch_rows(data: bytes, source: str) -> tuple[bytes, int]:
+    """The CSV without its label column (the batch-transform input) and the row count.
+
+    Raises ValueError naming the source when the file is empty or has no label column.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{source}: not UTF-8 text ({err})") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ValueError(f"{source}: empty file, expected a CSV header with a {LABEL!r} column")
+    header = [h.strip() for h in rows[0]]
+    lowered = [h.lower() for h in header]
+    if LABEL not in lowered:
+        raise ValueError(f"{source}: header {header} has no {LABEL!r} column")
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if not body:
+        raise ValueError(f"{source}: header only, no data rows")
+    label = lowered.index(LABEL)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in [header, *body]:
+        writer.writerow(row[:label] + row[label + 1:])
+    return out.getvalue().encode("utf-8"), len(body)
+
+
+class StageInputOperator(BaseOperator):
+    """Copy the source CSV to ``input/ds=YYYY-MM-DD/`` and derive ``batch/ds=YYYY-MM-DD/``.
+
+    Both writes are skipped when identical bytes are already there, so re-running a date
+    changes nothing. The target URIs must name this run's ``ds``: a template mistake can
+    then never overwrite another date's partition.
+
+    :param source: local path or ``s3://`` URI of the labelled abalone CSV.
+    :param input_uri: target of the labelled rows (templated, must contain ``ds=<ds>``).
+    :param batch_uri: target of the rows without the label (templated, must contain ``ds=<ds>``).
+    :param backend: ``sagemaker`` (S3) or ``local`` (the object root).
+    """
+
+    template_fields: Sequence[str] = ("source", "input_uri", "batch_uri", "backend", "aws_conn_id", "local_root")
+    ui_color = "#e8f4fd"
+
+    def __init__(self, *, source: str, input_uri: str, batch_uri: str, backend: str,
+                 aws_conn_id: str | None = "aws_default", local_root: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.source = source
+        self.input_uri = input_uri
+        self.batch_uri = batch_uri
+        self.backend = backend
+        self.aws_conn_id = aws_conn_id
+        self.local_root = local_root
+
+    def execute(self, context) -> dict[str, Any]:
+        from airsage.hooks.artifact_store import ArtifactNotFound, ArtifactStore
+
+        ds = context["ds"]
+        for uri in (self.input_uri, self.batch_uri):
+            if f"ds={ds}/" not in uri:
+                raise AirflowFailException(f"target {uri} is not in this run's partition ds={ds}/")
+        store = ArtifactStore(self.backend, self.aws_conn_id, self.local_root)
+        try:
+            if self.source.startswith("s3://"):
+                data = store.read_bytes(self.source)
+            else:
+                path = Path(self.source)
+                if not path.is_file():
+                    raise ArtifactNotFound(f"{self.source} does not exist or is not a file")
+                data = path.read_bytes()
+            batch, rows = batch_rows(data, self.source)
+        except (ArtifactNotFound, ValueError) as err:
+            raise AirflowFailException(f"source data for ds={ds}: {err}") from None
+
+        wrote_input = store.put_if_changed(self.input_uri, data, "text/csv")
+        wrote_batch = store.put_if_changed(self.batch_uri, batch, "text/csv")
+        digest = hashlib.sha256(data).hexdigest()
+        self.log.info(
+            "Staged %d rows for ds=%s (sha256 %s): %s %s, %s %s", rows, ds, digest[:16],
+            "wrote" if wrote_input else "unchanged", self.input_uri,
+            "wrote" if wrote_batch else "unchanged", self.batch_uri,
+        )
+        return {
+            "input_uri": self.input_uri,
+            "batch_uri": self.batch_uri,
+            "sha256": digest,
+            "rows": rows,
+            "changed": wrote_input or wrote_batch,
+        }

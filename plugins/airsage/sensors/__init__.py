@@ -1,0 +1,1 @@
+"""airsage sensors (one concern per module, like the amazon provider)."""

@@ -1,0 +1,101 @@
+"""PipelineExecutionSensor: wait for a SageMaker pipeline execution; Failed/Stopped fail loudly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowException
+
+from airsage.links.pipeline_execution import SageMakerPipelineExecutionLink
+from airsage.operators._aws import AWS_TEMPLATE_FIELDS, AwsPipelineMixin
+
+TERMINAL = frozenset({"Succeeded", "Failed", "Stopped"})
+
+
+class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
+    """Wait until the execution is terminal; return the execution result dict with its status.
+
+    Deferrable by default (PipelineExecutionTrigger in the triggerer, no worker slot held);
+    with ``deferrable=False`` it pokes in ``reschedule`` mode. Stopped is a failure, unlike
+    the provider's sensor. Failed/Stopped raise PipelineExecutionFailed carrying the
+    FailureReason and the failing steps' names and reasons, except a Failed execution whose
+    only failed steps are in ``quality_gate_steps`` (the pipeline's own MSE Fail step):
+    that returns normally with ``quality_gate_failed`` so the DAG's gate can alert on-call.
+
+    :param execution: start_execution's XCom dict (templated).
+    """
+
+    template_fields: Sequence[str] = ("execution", "quality_gate_steps", *AWS_TEMPLATE_FIELDS)
+    operator_extra_links = (SageMakerPipelineExecutionLink(),)
+    ui_color = "#fdf1e8"
+
+    def __init__(self, *, execution: dict | Any, quality_gate_steps: Sequence[str] = (),
+                 deferrable: bool = True, aws_conn_id: str | None = "aws_default",
+                 region_name: str | None = None, max_attempts: int = 2880, **kwargs):
+        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("poke_interval", 30)
+        kwargs.setdefault("timeout", timedelta(days=1))
+        super().__init__(**kwargs)
+        self.execution = execution
+        self.quality_gate_steps = tuple(quality_gate_steps)
+        self.deferrable = deferrable
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.max_attempts = max_attempts
+
+    def execute(self, context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # one describe first: a finished execution (a re-attach, or moto) needs no deferral
+        describe = self.hook.describe_execution(self.execution["execution_arn"])
+        if describe["PipelineExecutionStatus"] in TERMINAL:
+            return self._settle(describe)
+        from airsage.triggers.pipeline_execution import PipelineExecutionTrigger
+
+        self.defer(
+            trigger=PipelineExecutionTrigger(
+                execution_arn=self.execution["execution_arn"],
+                poll_interval=float(self.poke_interval),
+                max_attempts=self.max_attempts,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: settle the execution's final status."""
+        if not event or event.get("status") != "done":
+            raise AirflowException(
+                f"Gave up waiting for {self.execution['execution_arn']} "
+                f"(last status {(event or {}).get('execution_status')}); console: {self.execution.get('console_url')}"
+            )
+        return self._settle(self.hook.describe_execution(self.execution["execution_arn"]))
+
+    def poke(self, context) -> PokeReturnValue | bool:
+        describe = self.hook.describe_execution(self.execution["execution_arn"])
+        status = describe["PipelineExecutionStatus"]
+        if status not in TERMINAL:
+            self.log.info("Execution %s is %s", self.execution["execution_arn"], status)
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self._settle(describe))
+
+    def _settle(self, describe: dict) -> dict[str, Any]:
+        from airsage.execution_result import finish, model_package_arn
+
+        arn = self.execution["execution_arn"]
+        status = describe["PipelineExecutionStatus"]
+        if status == "Succeeded":
+            result = dict(self.execution)
+            result["model_package_arn"] = model_package_arn(self.hook.execution_steps(arn))
+            self.log.info("Execution %s succeeded; console: %s", arn, result.get("console_url"))
+            return finish(result, status=status, reason="", failed_steps=[], steps_available=True,
+                          quality_gate_steps=self.quality_gate_steps)
+        details = self.hook.failure_details(arn, describe)
+        return finish(
+            dict(self.execution), status=status, reason=details["reason"], failed_steps=details["failed_steps"],
+            steps_available=details["steps_available"], quality_gate_steps=self.quality_gate_steps,
+        )

@@ -1,0 +1,1 @@
+"""airsage triggers (one concern per module, like the amazon provider)."""

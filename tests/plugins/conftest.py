@@ -1,0 +1,83 @@
+"""Fixtures for the plugin tests: an Airflow AWS connection on the moto server, a task context."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+# a site-packages distribution ships a top-level `tests` package, so helpers beside the tests
+# are imported by unique module names from this directory instead of as tests.plugins.*
+sys.path.insert(0, str(Path(__file__).parent))
+
+FAKE_KEY_ID = "AKIAAIRSAGEFAKEKEY01"
+FAKE_SECRET = "airsage-fake-secret-do-not-log"  # noqa: S105 - grepped for by the secret-leak test
+
+
+@pytest.fixture
+def aws_conn(aws_endpoint, monkeypatch):
+    """``aws_default`` pointing at the moto server (fake key/secret), with the test bucket created."""
+    import boto3
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": FAKE_KEY_ID, "password": FAKE_SECRET,
+        "extra": {"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
+    }))
+    from airsage_fake_source import BUCKET
+
+    boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    return aws_endpoint
+
+
+@pytest.fixture
+def sm_client(aws_conn):
+    """A boto3 SageMaker client on the moto server (for arranging and asserting)."""
+    import boto3
+
+    return boto3.client("sagemaker", endpoint_url=aws_conn, region_name="us-east-1")
+
+
+@pytest.fixture
+def s3_client(aws_conn):
+    """A boto3 S3 client on the moto server."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=aws_conn, region_name="us-east-1")
+
+
+class FakeTI:
+    """Just enough of a TaskInstance for operators run outside the task runner."""
+
+    def __init__(self, task_id: str = "task"):
+        self.task_id = task_id
+        self.xcoms: dict[str, object] = {}
+
+    def xcom_push(self, key, value, **_):
+        self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids=None, key="return_value", **_):
+        return self.xcoms.get(key)
+
+
+@pytest.fixture
+def make_context():
+    """Build a minimal task context: ``make_context(run_id=..., ds=...)``."""
+
+    def make(run_id: str = "scheduled__2026-11-01T00:00:00+00:00", ds: str = "2026-11-01",
+             dag_id: str = "abalone_pipeline"):
+        return {"dag": SimpleNamespace(dag_id=dag_id), "run_id": run_id, "ds": ds, "ti": FakeTI(),
+                "params": {}}
+
+    return make
+
+
+def moto_execution(arn: str):
+    """moto's in-process record of a pipeline execution (to set Failed/Stopped and reasons)."""
+    from moto.backends import get_backend
+
+    backend = get_backend("sagemaker")["123456789012"]["us-east-1"]
+    pipeline = arn.split(":pipeline/", 1)[1].split("/", 1)[0]
+    return backend.pipelines[pipeline].pipeline_executions[arn]
