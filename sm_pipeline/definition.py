@@ -19,8 +19,11 @@ imports this package lazily.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from sm_pipeline.code_staging import code_objects
@@ -440,6 +443,24 @@ def _build(config: PipelineConfig, telemetry_opt_out_by_config: bool) -> Pipelin
     )
 
 
+@contextlib.contextmanager
+def _quiet_sdk():
+    """Silence the SDK's expected chatter while building (errors still show).
+
+    It logs, at INFO/WARNING, exactly the choices made here (role validation skipped, job and
+    model names trimmed from the definition) and warns that a PipelineSession starts no jobs.
+    """
+    sdk_logger = logging.getLogger("sagemaker")
+    level = sdk_logger.level
+    sdk_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Running within a PipelineSession")
+            yield
+    finally:
+        sdk_logger.setLevel(level)
+
+
 def build_pipeline(config: PipelineConfig) -> Pipeline:
     """The abalone SDK ``Pipeline`` for ``config``; building it makes no network call.
 
@@ -449,7 +470,7 @@ def build_pipeline(config: PipelineConfig) -> Pipeline:
     from sm_pipeline.telemetry import sdk_telemetry
 
     _sdk_environment(config)
-    with sdk_telemetry(config.telemetry) as swapped:
+    with _quiet_sdk(), sdk_telemetry(config.telemetry) as swapped:
         return _build(config, telemetry_opt_out_by_config=not swapped)
 
 
@@ -460,7 +481,7 @@ def definition_dict(config: PipelineConfig) -> dict[str, Any]:
     _sdk_environment(config)
     # The step arguments are computed lazily by definition(), which re-runs the builders'
     # decorated calls (run/train/register/build); telemetry must be off across both phases.
-    with sdk_telemetry(config.telemetry) as swapped:
+    with _quiet_sdk(), sdk_telemetry(config.telemetry) as swapped:
         pipeline = _build(config, telemetry_opt_out_by_config=not swapped)
         return json.loads(pipeline.definition())
 
