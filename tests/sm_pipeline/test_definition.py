@@ -367,7 +367,11 @@ def test_telemetry_on_control_reaches_the_sdk_sender(built):
     assert built["sdk_sender_calls_when_on"] >= 4
 
 
-def test_definition_json_is_canonical(built):
+def test_definition_json_is_canonical(built, monkeypatch):
+    # Serialisation only: reuse the session's build instead of building again.
+    import sm_pipeline.definition as definition_module
+
+    monkeypatch.setattr(definition_module, "definition_dict", lambda config: built["defs"]["default"])
     text = definition_json(built["configs"]["default"])
     assert text.endswith("}\n")
     assert text == json.dumps(json.loads(text), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -375,20 +379,21 @@ def test_definition_json_is_canonical(built):
 
 
 def test_byte_identical_across_processes_via_cli(built, code_dir, tmp_path, repo_root):
+    """A second interpreter (other hash seed) writing through the CLI matches this process's build."""
+    import os
+
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps({"code_dir": str(code_dir)}))
     out_file = tmp_path / "definition.json"
-    cmd = [sys.executable, "-m", "sm_pipeline", "definition", "--config", str(config_file)]
-    # Two independent interpreters, in parallel: one to stdout, one via --output.
-    first = subprocess.Popen(cmd, cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    second = subprocess.Popen([*cmd, "--output", str(out_file)], cwd=repo_root,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stdout, stderr = first.communicate(timeout=300)
-    _, stderr2 = second.communicate(timeout=300)
-    assert first.returncode == 0, stderr.decode()[-2000:]
-    assert second.returncode == 0, stderr2.decode()[-2000:]
-    assert stdout == out_file.read_bytes()
-    assert stdout.decode() == json.dumps(built["defs"]["default"], sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sm_pipeline", "definition", "--config", str(config_file), "--output", str(out_file)],
+        cwd=repo_root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == ""
+    in_process = json.dumps(built["defs"]["default"], sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert out_file.read_bytes() == in_process.encode("utf-8")
 
 
 def test_cli_bad_config_exits_2_with_one_line(tmp_path, repo_root):
