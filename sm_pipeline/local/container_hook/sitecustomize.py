@@ -1,0 +1,80 @@
+"""Startup hook for scripts run by the local runner: ``/opt/ml/...`` paths are redirected to the sandbox.
+
+Python imports ``sitecustomize`` at start-up from the first ``sys.path`` entry that has it; the runner
+puts this directory first on PYTHONPATH and sets AIRSAGE_CONTAINER_ROOT to the step's sandbox, so a
+script that hard-codes ``/opt/ml/processing/input`` reads ``<sandbox>/opt/ml/processing/input``
+without root privileges, on Linux and macOS alike.
+
+What is covered: ``open``/``io.open`` and the ``os`` functions that take paths (and therefore
+``os.path``, ``pathlib``, ``shutil``, ``glob``, ``tarfile``, pandas and numpy file IO, which go through
+them). What is not: C extensions that open files themselves (e.g. ``xgboost.Booster.load_model`` with
+an ``/opt/ml`` path string), subprocesses the script starts, and ``os.path.realpath``/``abspath``
+results (they still show ``/opt/ml``, which keeps working for the calls above).
+"""
+
+import builtins
+import io
+import os
+
+_ROOT = os.environ.get("AIRSAGE_CONTAINER_ROOT", "")
+_PREFIX = "/opt/ml"
+
+
+def _remap(path):
+    if isinstance(path, int):
+        return path
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if isinstance(path, str):
+        if path == _PREFIX or path.startswith(_PREFIX + "/"):
+            return _ROOT + path
+    elif isinstance(path, bytes):
+        if path == _PREFIX.encode() or path.startswith(_PREFIX.encode() + b"/"):
+            return os.fsencode(_ROOT) + path
+    return path
+
+
+def _wrap_first(function):
+    def wrapper(path, *args, **kwargs):
+        return function(_remap(path), *args, **kwargs)
+
+    wrapper.__name__ = getattr(function, "__name__", "wrapper")
+    wrapper.__doc__ = function.__doc__
+    wrapper.__wrapped__ = function
+    return wrapper
+
+
+def _wrap_two(function):
+    def wrapper(src, dst, *args, **kwargs):
+        return function(_remap(src), _remap(dst), *args, **kwargs)
+
+    wrapper.__name__ = getattr(function, "__name__", "wrapper")
+    wrapper.__wrapped__ = function
+    return wrapper
+
+
+def _scandir(path=".", *args, **kwargs):
+    # scandir entries carry the path as given, so keep reporting /opt/ml paths to the script.
+    return _original_scandir(_remap(path), *args, **kwargs)
+
+
+def _install():
+    global _original_scandir
+    patched_open = _wrap_first(builtins.open)
+    builtins.open = patched_open
+    io.open = patched_open
+    for name in ("stat", "lstat", "listdir", "mkdir", "makedirs", "remove", "unlink", "rmdir", "chdir",
+                 "chmod", "access", "utime", "truncate", "open", "readlink", "removedirs", "statvfs",
+                 "mkfifo", "chown", "lchown"):
+        if hasattr(os, name):
+            setattr(os, name, _wrap_first(getattr(os, name)))
+    for name in ("rename", "replace", "link", "symlink"):
+        if hasattr(os, name):
+            setattr(os, name, _wrap_two(getattr(os, name)))
+    _original_scandir = os.scandir
+    os.scandir = _scandir
+
+
+if _ROOT:
+    _original_scandir = None
+    _install()

@@ -1,0 +1,74 @@
+"""Pipeline parameters: declared types enforced, CLI strings cast, unknown and missing names refused."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sm_pipeline.errors import InvalidInput
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def cast_value(name: str, declared_type: str, value: Any) -> Any:
+    """``value`` as the declared type; strings are parsed, other mismatches are refused."""
+    where = f"parameter {name} ({declared_type})"
+    if declared_type == "String":
+        if isinstance(value, str):
+            return value
+        raise InvalidInput(f"{where}: expected a string, got {type(value).__name__} {value!r}")
+    if declared_type == "Boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise InvalidInput(f"{where}: expected true or false, got {value!r}")
+    if declared_type == "Integer":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise InvalidInput(f"{where}: expected an integer, got {value!r}")
+    if declared_type == "Float":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise InvalidInput(f"{where}: expected a number, got {value!r}")
+    raise InvalidInput(f"{where}: unknown parameter type")
+
+
+def cast_parameters(declared: list[dict], given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Values for every declared parameter: given ones cast, the rest defaulted; all problems in one error."""
+    given = dict(given or {})
+    types = {p["Name"]: p.get("Type", "String") for p in declared}
+    problems: list[str] = []
+    unknown = sorted(set(given) - set(types))
+    if unknown:
+        problems.append(f"unknown parameter(s) {', '.join(unknown)} (declared: {', '.join(sorted(types)) or 'none'})")
+    values: dict[str, Any] = {}
+    for parameter in declared:
+        name = parameter["Name"]
+        try:
+            if name in given:
+                values[name] = cast_value(name, types[name], given[name])
+            elif "DefaultValue" in parameter:
+                values[name] = cast_value(name, types[name], parameter["DefaultValue"])
+            else:
+                problems.append(f"parameter {name} ({types[name]}) is required: it has no default value")
+                continue
+        except InvalidInput as exc:
+            problems.append(str(exc))
+            continue
+        allowed = parameter.get("EnumValues")
+        if allowed and values[name] not in allowed:
+            problems.append(f"parameter {name}: {values[name]!r} is not one of {allowed}")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    return values

@@ -1,0 +1,100 @@
+"""Job subprocesses the runner can stop as a group (Ctrl-C, a failed sibling host, SIGTERM)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+STDERR_TAIL_LINES = 15
+_GRACE_SECONDS = 3.0
+
+
+class StopRequested(Exception):
+    """The execution is being stopped; the step must not publish anything."""
+
+
+@dataclass
+class JobProcessResult:
+    """How one job process ended."""
+
+    returncode: int
+    stderr_tail: str
+
+
+class JobProcesses:
+    """Starts job processes in their own sessions and kills them all when the run is stopped."""
+
+    def __init__(self) -> None:
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._live: set[subprocess.Popen] = set()
+
+    def run(self, argv: list[str], *, cwd: Path, env: dict[str, str], stdout_log: Path, stderr_log: Path) -> JobProcessResult:
+        """Run ``argv`` to completion with output to the log files; StopRequested if the run is stopped."""
+        if self.stop_event.is_set():
+            raise StopRequested()
+        stdout_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(stdout_log, "ab") as out, open(stderr_log, "ab") as err:
+            # A session of its own: the terminal's Ctrl-C reaches only the runner, which then stops
+            # the job deliberately (and knows it did), instead of racing the job's own traceback.
+            process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,  # noqa: S603
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            with self._lock:
+                self._live.add(process)
+            try:
+                while True:
+                    try:
+                        returncode = process.wait(timeout=0.2)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if self.stop_event.is_set():
+                            _terminate(process)
+            finally:
+                with self._lock:
+                    self._live.discard(process)
+        if self.stop_event.is_set():
+            raise StopRequested()
+        return JobProcessResult(returncode, read_tail(stderr_log))
+
+    def stop_all(self) -> None:
+        """Ask every live job to stop (SIGTERM to its process group, SIGKILL after a grace period)."""
+        self.stop_event.set()
+        with self._lock:
+            live = list(self._live)
+        for process in live:
+            _signal_group(process, signal.SIGTERM)
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _terminate(process: subprocess.Popen) -> None:
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
+
+
+def read_tail(path: Path, lines: int = STDERR_TAIL_LINES, max_bytes: int = 64 * 1024) -> str:
+    """The last ``lines`` lines of a log file (reads at most ``max_bytes`` from its end)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(deque(text.rstrip().splitlines(), maxlen=lines))

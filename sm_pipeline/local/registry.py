@@ -1,0 +1,144 @@
+"""The local model registry: model package groups and versions as JSON files under the object root.
+
+``<root>/.airsage/model-registry/<group>/group.json`` and ``<group>/versions/<n>.json``, shaped like
+DescribeModelPackageGroup / DescribeModelPackage. Versions count up from 1 per group; concurrent
+registrations never get the same version (exclusive file creation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sm_pipeline.errors import InvalidInput
+from sm_pipeline.local.jobs import ACCOUNT_ID, JobContext, StepFailed, StepOutcome
+from sm_pipeline.storage import INTERNAL_DIR
+from sm_pipeline.storage_io import write_text_atomic
+
+APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
+_GROUP_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_ARN_RE = re.compile(r"^arn:aws:sagemaker:[^:]*:\d{12}:model-package/([^/]+)/(\d+)$")
+
+
+class LocalModelRegistry:
+    """Model package groups and versions under ``<root>/.airsage/model-registry``."""
+
+    def __init__(self, root: Path | str, region: str | None = None):
+        self.dir = Path(root) / INTERNAL_DIR / "model-registry"
+        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+    def register(self, request: dict, created_by: str = "") -> dict:
+        """Create the next version in ``request['ModelPackageGroupName']`` (the group is created if new)."""
+        group = request.get("ModelPackageGroupName")
+        if not isinstance(group, str) or not _GROUP_RE.match(group):
+            raise InvalidInput(f"invalid ModelPackageGroupName {group!r}")
+        status = request.get("ModelApprovalStatus", "PendingManualApproval")
+        if status not in APPROVAL_STATUSES:
+            raise InvalidInput(f"ModelApprovalStatus {status!r} must be one of {', '.join(APPROVAL_STATUSES)}")
+        now = _now()
+        group_dir = self.dir / group
+        versions_dir = group_dir / "versions"
+        versions_dir.mkdir(parents=True, exist_ok=True)
+        group_file = group_dir / "group.json"
+        if not group_file.exists():
+            self._create_group(group_file, group, now)
+        version = self._claim_version(versions_dir)
+        arn = self.package_arn(group, version)
+        description = {
+            **{k: v for k, v in request.items() if k not in ("ModelApprovalStatus",)},
+            "ModelPackageGroupName": group,
+            "ModelPackageVersion": version,
+            "ModelPackageName": group,
+            "ModelPackageArn": arn,
+            "ModelApprovalStatus": status,
+            "ModelPackageStatus": "Completed",
+            "CreationTime": now,
+            "LastModifiedTime": now,
+            "CreatedBy": created_by,
+        }
+        write_text_atomic(versions_dir / f"{version}.json", json.dumps(description, indent=2, default=str))
+        return description
+
+    def _create_group(self, group_file: Path, group: str, now: str) -> None:
+        try:
+            fd = os.open(group_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"ModelPackageGroupName": group,
+                       "ModelPackageGroupArn": f"arn:aws:sagemaker:{self.region}:{ACCOUNT_ID}:model-package-group/{group}",
+                       "ModelPackageGroupStatus": "Completed", "CreationTime": now}, fh, indent=2)
+
+    @staticmethod
+    def _claim_version(versions_dir: Path) -> int:
+        version = max((int(p.stem) for p in versions_dir.glob("*.json") if p.stem.isdigit()), default=0) + 1
+        while True:
+            try:
+                os.close(os.open(versions_dir / f"{version}.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                return version
+            except FileExistsError:
+                version += 1
+
+    def package_arn(self, group: str, version: int) -> str:
+        """``arn:aws:sagemaker:<region>:000000000000:model-package/<group>/<version>``."""
+        return f"arn:aws:sagemaker:{self.region}:{ACCOUNT_ID}:model-package/{group.lower()}/{version}"
+
+    def list_groups(self) -> list[str]:
+        """Names of all model package groups."""
+        return sorted(p.parent.name for p in self.dir.glob("*/group.json")) if self.dir.is_dir() else []
+
+    def list_model_packages(self, group: str) -> list[dict]:
+        """Every version of ``group``, oldest first (empty if the group does not exist)."""
+        versions_dir = self.dir / group / "versions"
+        if not versions_dir.is_dir():
+            return []
+        packages = []
+        for path in sorted(versions_dir.glob("*.json"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0):
+            text = path.read_text()
+            if text.strip():  # a version being written right now is still empty
+                packages.append(json.loads(text))
+        return packages
+
+    def describe_model_package(self, arn: str) -> dict:
+        """The description of one version, by ARN."""
+        group, version = self._parse_arn(arn)
+        for package in self.list_model_packages(group):
+            if package["ModelPackageVersion"] == version:
+                return package
+        raise InvalidInput(f"no model package {arn}")
+
+    def update_approval_status(self, arn: str, status: str) -> dict:
+        """Set a version's ModelApprovalStatus (Approved, Rejected or PendingManualApproval)."""
+        if status not in APPROVAL_STATUSES:
+            raise InvalidInput(f"ModelApprovalStatus {status!r} must be one of {', '.join(APPROVAL_STATUSES)}")
+        package = self.describe_model_package(arn)
+        package.update(ModelApprovalStatus=status, LastModifiedTime=_now())
+        write_text_atomic(self.dir / package["ModelPackageGroupName"] / "versions" / f"{package['ModelPackageVersion']}.json",
+                          json.dumps(package, indent=2, default=str))
+        return package
+
+    def _parse_arn(self, arn: str) -> tuple[str, int]:
+        match = _ARN_RE.match(arn or "")
+        if not match:
+            raise InvalidInput(f"not a model package ARN: {arn!r}")
+        wanted = match.group(1)
+        for group in self.list_groups():
+            if group.lower() == wanted:
+                return group, int(match.group(2))
+        raise InvalidInput(f"no model package group for {arn}")
+
+
+def run_register_model(arguments: dict, ctx: JobContext) -> StepOutcome:
+    """A RegisterModel step: the next version in the local registry."""
+    try:
+        package = LocalModelRegistry(ctx.store.root, ctx.execution.region).register(arguments, created_by=ctx.execution.execution_arn)
+    except InvalidInput as exc:
+        raise StepFailed(str(exc)) from exc
+    return StepOutcome(package, {"RegisterModel": {"Arn": package["ModelPackageArn"]}})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
