@@ -13,6 +13,10 @@ import pytest
 # are imported by unique module names from this directory instead of as tests.plugins.*
 sys.path.insert(0, str(Path(__file__).parent))
 
+from airsage_test_support import share_botocore_models  # noqa: E402
+
+share_botocore_models()
+
 FAKE_KEY_ID = "AKIAAIRSAGEFAKEKEY01"
 FAKE_SECRET = "airsage-fake-secret-do-not-log"  # noqa: S105 - grepped for by the secret-leak test
 
@@ -54,6 +58,9 @@ class FakeTI:
     def __init__(self, task_id: str = "task"):
         self.task_id = task_id
         self.xcoms: dict[str, object] = {}
+
+    def get_first_reschedule_date(self, context):
+        return None
 
     def xcom_push(self, key, value, **_):
         self.xcoms[key] = value

@@ -1,0 +1,285 @@
+"""The SageMaker-backend operators against the moto server, run outside a DAG run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+
+from airsage.exceptions import PipelineExecutionFailed
+from airsage.hooks.sagemaker_pipeline import SageMakerPipelineHook
+from airsage.links.pipeline_execution import SageMakerPipelineExecutionLink
+from airsage.naming import execution_display_name
+from airsage.operators.gate import MetricGateOperator
+from airsage.operators.read_metrics import ReadPropertyFileOperator
+from airsage.operators.start_execution import StartPipelineExecutionOperator
+from airsage.operators.upsert_pipeline import UpsertPipelineOperator
+from airsage.sensors.pipeline_execution import PipelineExecutionSensor
+from airsage.triggers.pipeline_execution import PipelineExecutionTrigger
+
+from airsage_fake_source import BUCKET, PIPELINE, PREFIX
+from conftest import moto_execution
+
+SOURCE = "airsage_fake_source:build"
+RUN_ID = "scheduled__2026-11-01T00:00:00+00:00"
+
+
+@pytest.fixture
+def deployed(aws_conn, make_context):
+    op = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE)
+    return op.execute(make_context())
+
+
+def start(make_context, parameters=None, run_id=RUN_ID):
+    op = StartPipelineExecutionOperator(
+        task_id="start_execution", pipeline=PIPELINE,
+        parameters=parameters if parameters is not None else {"MseThreshold": "6", "ProcessingInstanceCount": 1},
+    )
+    ctx = make_context(run_id=run_id)
+    return op.execute(ctx), ctx
+
+
+def executions(sm_client):
+    return sm_client.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
+
+
+def test_upsert_operator_stages_code_once_and_deploys_once(aws_conn, make_context, s3_client, sm_client):
+    op = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE)
+    first = op.execute(make_context())
+    assert (first["action"], first["code_uploaded"], first["bucket"], first["prefix"]) == ("created", 1, BUCKET, PREFIX)
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/code/")["Contents"]]
+    assert len(keys) == 1 and keys[0].endswith("/evaluate.py")
+    second = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE).execute(make_context())
+    assert (second["action"], second["code_uploaded"]) == ("unchanged", 0)
+    changed = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE,
+                                     config_overrides={"mse": 3}).execute(make_context())
+    assert changed["action"] == "updated"
+
+
+def test_start_derives_display_name_casts_parameters_and_pushes_link(deployed, make_context, sm_client):
+    result, ctx = start(make_context)
+    assert result["display_name"] == execution_display_name("abalone_pipeline", RUN_ID)
+    assert result["parameters"] == {"MseThreshold": "6.0", "ProcessingInstanceCount": "1"}
+    assert result["execution_id"] == result["execution_arn"].rsplit("/", 1)[-1]
+    assert result["console_url"].startswith("https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/pipelines/")
+    sent = sm_client.list_pipeline_parameters_for_execution(PipelineExecutionArn=result["execution_arn"])
+    assert {p["Name"]: p["Value"] for p in sent["PipelineParameters"]} == result["parameters"]
+    link = ctx["ti"].xcoms[SageMakerPipelineExecutionLink.key]
+    assert SageMakerPipelineExecutionLink().format_link(**link) == result["console_url"]
+
+
+def test_unknown_parameter_fails_without_starting(deployed, make_context, sm_client):
+    with pytest.raises(AirflowFailException, match="unknown pipeline parameter 'MseTreshold'"):
+        start(make_context, {"MseTreshold": 5})
+    with pytest.raises(AirflowFailException, match="'ProcessingInstanceCount' is Integer"):
+        start(make_context, {"ProcessingInstanceCount": "one"})
+    assert executions(sm_client) == []
+
+
+def test_retry_reattaches_instead_of_starting_again(deployed, make_context, sm_client):
+    first, _ = start(make_context)
+    moto_execution(first["execution_arn"]).pipeline_execution_status = "Executing"
+    again, _ = start(make_context)
+    assert again["execution_arn"] == first["execution_arn"] and again["status"] == "Executing"
+    other_run, _ = start(make_context, run_id="scheduled__2026-11-02T00:00:00+00:00")
+    assert other_run["execution_arn"] != first["execution_arn"]
+    assert len(executions(sm_client)) == 2
+
+
+def test_a_killed_then_retried_start_creates_no_second_execution(deployed, make_context, sm_client, monkeypatch):
+    real_start = SageMakerPipelineHook.start_execution
+    tokens = []
+
+    def start_then_die(self, *args):
+        tokens.append(args[-1])
+        real_start(self, *args)
+        raise KeyboardInterrupt("worker killed after StartPipelineExecution, before the XCom push")
+
+    monkeypatch.setattr(SageMakerPipelineHook, "start_execution", start_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        start(make_context)
+    monkeypatch.setattr(SageMakerPipelineHook, "start_execution", real_start)
+    retried, _ = start(make_context)
+    assert len(executions(sm_client)) == 1
+    assert executions(sm_client)[0]["PipelineExecutionArn"] == retried["execution_arn"]
+    assert len(tokens) == 1
+
+
+def test_a_failed_execution_is_replaced_with_a_new_token(deployed, make_context, sm_client, monkeypatch):
+    first, _ = start(make_context)
+    moto_execution(first["execution_arn"]).pipeline_execution_status = "Failed"
+    tokens = []
+    real_start = SageMakerPipelineHook.start_execution
+    monkeypatch.setattr(SageMakerPipelineHook, "start_execution",
+                        lambda self, *a: tokens.append(a[-1]) or real_start(self, *a))
+    second, _ = start(make_context)
+    assert second["execution_arn"] != first["execution_arn"]
+    assert len(executions(sm_client)) == 2
+    from airsage.naming import client_request_token
+
+    assert tokens == [client_request_token(second["display_name"], 1)]
+
+
+def wait(execution, **kwargs):
+    return PipelineExecutionSensor(task_id="wait_for_execution", execution=execution,
+                                   quality_gate_steps=("AbaloneMseFail",), poke_interval=0.01, **kwargs)
+
+
+def test_wait_returns_the_succeeded_result(deployed, make_context):
+    result, _ = start(make_context)
+    done = wait(result).execute(make_context())
+    assert done["status"] == "Succeeded" and done["execution_arn"] == result["execution_arn"]
+
+
+STEPS = [
+    {"StepName": "PreprocessAbalone", "StepStatus": "Succeeded"},
+    {"StepName": "TrainAbalone", "StepStatus": "Failed",
+     "FailureReason": "ClientError: AlgorithmError: train data has no rows"},
+    {"StepName": "EvaluateAbalone", "StepStatus": "NotStarted"},
+]
+
+
+@pytest.mark.parametrize("status", ["Failed", "Stopped"])
+def test_failed_or_stopped_fails_with_reason_and_failing_steps(deployed, make_context, monkeypatch, status):
+    result, _ = start(make_context)
+    record = moto_execution(result["execution_arn"])
+    record.pipeline_execution_status = status
+    record.pipeline_execution_failure_reason = "Step failure: One or multiple steps failed."
+    # moto lacks ListPipelineExecutionSteps: give the hook what SageMaker would list
+    monkeypatch.setattr(SageMakerPipelineHook, "execution_steps", lambda self, arn: STEPS)
+    with pytest.raises(PipelineExecutionFailed) as failed:
+        wait(result).execute(make_context())
+    message = str(failed.value)
+    assert f"ended {status}: Step failure: One or multiple steps failed." in message
+    assert "TrainAbalone (Failed: ClientError: AlgorithmError: train data has no rows)" in message
+    assert result["console_url"] in message and "Unknown" not in message
+
+
+def test_stopped_without_step_listing_still_names_status_and_reason(deployed, make_context):
+    result, _ = start(make_context)
+    moto_execution(result["execution_arn"]).pipeline_execution_status = "Stopped"
+    with pytest.raises(PipelineExecutionFailed, match="ended Stopped: the execution ended Stopped and SageMaker "
+                                                      "gave no reason. Failing steps: not listed"):
+        wait(result, deferrable=False).execute(make_context())
+
+
+def test_the_pipelines_own_mse_fail_step_is_an_outcome_not_an_error(deployed, make_context, monkeypatch):
+    result, _ = start(make_context)
+    moto_execution(result["execution_arn"]).pipeline_execution_status = "Failed"
+    monkeypatch.setattr(SageMakerPipelineHook, "execution_steps", lambda self, arn: [
+        {"StepName": "EvaluateAbalone", "StepStatus": "Succeeded"},
+        {"StepName": "AbaloneMseFail", "StepStatus": "Failed", "FailureReason": "MSE 7.1 > 6.0"},
+    ])
+    done = wait(result).execute(make_context())
+    assert done["status"] == "Failed" and done["quality_gate_failed"] is True
+
+
+def test_executing_defers_to_the_trigger_which_reports_the_terminal_status(deployed, make_context):
+    result, _ = start(make_context)
+    record = moto_execution(result["execution_arn"])
+    record.pipeline_execution_status = "Executing"
+    sensor = wait(result)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(make_context())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, PipelineExecutionTrigger)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airsage.triggers.pipeline_execution.PipelineExecutionTrigger"
+
+    async def first_event():
+        async for event in PipelineExecutionTrigger(**{**kwargs, "max_attempts": 3}).run():
+            return event.payload
+
+    assert asyncio.run(first_event())["status"] == "timeout"
+    record.pipeline_execution_status = "Stopped"
+    event = asyncio.run(first_event())
+    assert event == {"status": "done", "execution_status": "Stopped", "execution_arn": result["execution_arn"]}
+    with pytest.raises(PipelineExecutionFailed, match="ended Stopped"):
+        sensor.execute_complete(make_context(), event)
+
+
+def put_evaluation(s3_client, execution_id, body, predictions=b"actual,predicted\n10,9.5\n7,7.4\n12,11\n"):
+    base = f"{PREFIX}/executions/{execution_id}/EvaluateAbalone/evaluation"
+    if body is not None:
+        s3_client.put_object(Bucket=BUCKET, Key=f"{base}/evaluation.json",
+                             Body=body if isinstance(body, bytes) else json.dumps(body).encode())
+    s3_client.put_object(Bucket=BUCKET, Key=f"{base}/predictions.csv", Body=predictions)
+    return f"s3://{BUCKET}/{base}/evaluation.json"
+
+
+REPORT = {"regression_metrics": {"mse": {"value": 4.25, "standard_deviation": 0.5},
+                                 "rmse": {"value": 2.06, "standard_deviation": 0.1}}}
+
+
+def read_metrics(execution):
+    return ReadPropertyFileOperator(task_id="read_metrics", execution=execution, backend="sagemaker")
+
+
+def test_read_metrics_resolves_the_report_from_the_executions_definition(deployed, make_context, s3_client):
+    result, _ = start(make_context)
+    uri = put_evaluation(s3_client, result["execution_id"], REPORT)
+    ctx = make_context()
+    metrics = read_metrics(result).execute(ctx)
+    assert metrics["value"] == 4.25 and ctx["ti"].xcoms["value"] == 4.25
+    assert metrics["report"] == REPORT and metrics["report_uri"] == uri
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (None, "PropertyFile EvaluationReport of step EvaluateAbalone is missing: s3://airsage-test/abalone/executions/"),
+    (b"{oops", "is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+    ({"regression_metrics": {"rmse": {"value": 1}}}, "JSON path 'regression_metrics.mse.value' not found: no key 'mse'"),
+    (b'{"regression_metrics": {"mse": {"value": NaN}}}', "regression_metrics.mse.value is nan, not a finite number"),
+    ({"regression_metrics": {"mse": {"value": "4.2"}}}, "regression_metrics.mse.value is '4.2' (str), not a number"),
+])
+def test_read_metrics_fails_clearly_on_bad_reports(deployed, make_context, s3_client, body, message):
+    result, _ = start(make_context)
+    put_evaluation(s3_client, result["execution_id"], body)
+    with pytest.raises(AirflowFailException) as failed:
+        read_metrics(result).execute(make_context())
+    assert message in str(failed.value)
+
+
+@pytest.mark.parametrize(("value", "threshold", "branch"), [
+    (4.25, "6.0", "publish_report"), (6.0, 6, "publish_report"), (7.5, "6.0", "alert_on_call"),
+])
+def test_gate_branches_on_value_against_threshold(make_context, value, threshold, branch):
+    gate = MetricGateOperator(task_id="gate", value=value, threshold=threshold,
+                              pass_task_id="publish_report", fail_task_id="alert_on_call")
+    assert gate.choose_branch(make_context()) == branch
+
+
+def test_gate_rejects_non_numbers(make_context):
+    gate = MetricGateOperator(task_id="gate", value="nan", threshold="6",
+                              pass_task_id="publish_report", fail_task_id="alert_on_call")
+    with pytest.raises(AirflowFailException, match="finite numbers"):
+        gate.choose_branch(make_context())
+
+
+def test_report_and_alert_land_in_s3_under_the_date(deployed, make_context, s3_client):
+    from airsage.operators.alert import OnCallAlertOperator
+    from airsage.operators.publish_report import PublishReportOperator
+
+    result, _ = start(make_context)
+    put_evaluation(s3_client, result["execution_id"], REPORT)
+    metrics = read_metrics(result).execute(make_context())
+    prefix = f"s3://{BUCKET}/{PREFIX}/reports/ds=2026-11-01"
+    report = PublishReportOperator(task_id="publish_report", metrics=metrics, threshold="6.0",
+                                   report_prefix=prefix, backend="sagemaker").execute(make_context())
+    assert sorted(report["written"]) == ["metrics.json", "predicted_vs_actual.png", "report.html",
+                                         "residual_histogram.png"]
+    html = s3_client.get_object(Bucket=BUCKET, Key=f"{PREFIX}/reports/ds=2026-11-01/report.html")["Body"].read()
+    assert result["console_url"].encode() in html.replace(b"&amp;", b"&") and b"4.2500" in html
+    again = PublishReportOperator(task_id="publish_report", metrics=metrics, threshold="6.0",
+                                  report_prefix=prefix, backend="sagemaker").execute(make_context())
+    assert again["written"] == []  # the same date re-run rewrites nothing
+
+    alert = OnCallAlertOperator(task_id="alert_on_call", metrics=metrics, threshold=4,
+                                report_prefix=prefix, backend="sagemaker").execute(make_context())
+    stored = json.loads(s3_client.get_object(Bucket=BUCKET, Key=f"{PREFIX}/reports/ds=2026-11-01/ALERT.json")["Body"].read())
+    assert stored["value"] == 4.25 and stored["threshold"] == 4.0 and stored["console_url"] == result["console_url"]
+    assert alert["alert_uri"] == f"{prefix}/ALERT.json"
+    with pytest.raises(AirflowFailException, match="not this run's ds=2026-11-01"):
+        PublishReportOperator(task_id="publish_report", metrics=metrics, threshold="6.0",
+                              report_prefix=prefix.replace("11-01", "11-02"), backend="sagemaker").execute(make_context())
