@@ -95,12 +95,12 @@ def _get(reference: Any, ctx: ExpressionContext) -> Any:
         return ctx.execution_variables[rest]
     if namespace == "Steps":
         step, _, path = rest.partition(".")
-        if step not in ctx.step_records:
-            raise ExpressionError(f"Get {reference!r}: step {step!r} has no record (not run, or not run yet)")
         if not path:
             raise ExpressionError(f"Get {reference!r}: a step reference needs a property path")
         if path.startswith("PropertyFiles."):
             raise ExpressionError(f"Get {reference!r}: a property file is read with Std:JsonGet, not Get")
+        if step not in ctx.step_records:
+            raise ExpressionError(f"Get {reference!r}: step {step!r} has no record (not run, or not run yet)")
         return get_path(ctx.step_records[step], path, reference)
     raise ExpressionError(f"Get {reference!r}: unknown namespace {namespace!r} (Parameters, Execution or Steps)")
 

@@ -1,0 +1,145 @@
+"""validate_definition: one problem per string, for every kind of broken definition."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from sm_pipeline.__main__ import main
+from sm_pipeline.errors import DefinitionError
+from sm_pipeline.validate import find_cycles, flatten_steps, load_definition_file, validate_definition
+
+REFERENCE = Path("/work/shared/reference/aws_abalone_definition.json")
+
+
+def step(name, kind="Processing", arguments=None, **extra):
+    return {"Name": name, "Type": kind, "Arguments": arguments or {}, **extra}
+
+
+def base():
+    return {
+        "Version": "2020-12-01",
+        "Parameters": [{"Name": "Threshold", "Type": "Float", "DefaultValue": 6.0}],
+        "Steps": [
+            step("A", arguments={"ProcessingOutputConfig": {"Outputs": [{"OutputName": "eval", "S3Output": {}}]}},
+                 PropertyFiles=[{"PropertyFileName": "Report", "OutputName": "eval", "FilePath": "e.json"}]),
+            step("B", arguments={"In": {"Get": "Steps.A.ProcessingOutputConfig.Outputs['eval'].S3Output.S3Uri"}}),
+            step("Check", "Condition", {
+                "Conditions": [{"Type": "LessThanOrEqualTo",
+                                "LeftValue": {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.A.PropertyFiles.Report"},
+                                                              "Path": "mse"}},
+                                "RightValue": {"Get": "Parameters.Threshold"}}],
+                "IfSteps": [step("Good", "Model")],
+                "ElseSteps": [step("Bad", "Fail", {"ErrorMessage": {"Std:Join": {"On": " ", "Values": [
+                    "mse >", {"Get": "Parameters.Threshold"}]}}})],
+            }),
+        ],
+    }
+
+
+def test_reference_and_base_definitions_are_valid():
+    assert validate_definition(load_definition_file(REFERENCE)) == []
+    assert validate_definition(base()) == []
+
+
+def test_unknown_top_level_keys_are_ignored():
+    definition = base()
+    definition["MlflowConfig"] = {"x": 1}
+    definition["PipelineExperimentConfig"] = {"ExperimentName": {"Get": "Execution.PipelineName"}}
+    assert validate_definition(definition) == []
+
+
+def mutate(change):
+    definition = copy.deepcopy(base())
+    change(definition)
+    return validate_definition(definition)
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda d: d["Steps"].append(step("A")), "duplicate step name 'A'"),
+    (lambda d: d["Steps"][2]["Arguments"]["ElseSteps"].append(step("B")), "duplicate step name 'B'"),
+    (lambda d: d["Steps"].append(step("X", "Teleport")), "step 'X': unknown step type 'Teleport'"),
+    (lambda d: d["Steps"].append({"Type": "Processing"}), "step #"),
+    (lambda d: d["Steps"][1]["Arguments"].update(Q={"Get": "Steps.Nope.ModelName"}),
+     "step 'B': Get references unknown step 'Nope'"),
+    (lambda d: d["Steps"][1]["Arguments"].update(Q={"Get": "Parameters.Nope"}),
+     "step 'B': Get references unknown parameter 'Nope'"),
+    (lambda d: d["Steps"][1]["Arguments"].update(Q={"Get": "Execution.Nope"}),
+     "step 'B': Get references unknown execution variable 'Nope'"),
+    (lambda d: d["Steps"][1]["Arguments"].update(Q={"Get": "Pipeline.X"}), "unknown namespace 'Pipeline'"),
+    (lambda d: d["Steps"][1]["Arguments"].update(Q={"Get": "Steps.A"}), "Get of step 'A' has no property path"),
+    (lambda d: d["Steps"][1]["Arguments"].update(Q={"Std:JsonGet": {"PropertyFile": {"Get": "Steps.A.PropertyFiles.Nope"},
+                                                                    "Path": "x"}}),
+     "step 'B': step 'A' has no property file 'Nope'"),
+    (lambda d: d["Steps"][1]["Arguments"].update(Q={"Std:JsonGet": {"PropertyFile": "Report", "Path": "x"}}),
+     "malformed Std:JsonGet PropertyFile"),
+    (lambda d: d["Steps"][1]["Arguments"].update(Q={"Std:Concat": {"Values": []}}), "unknown function 'Std:Concat'"),
+    (lambda d: d["Steps"][1].update(DependsOn=["Ghost"]), "step 'B': DependsOn unknown step 'Ghost'"),
+    (lambda d: d["Steps"][1].update(DependsOn="A"), "DependsOn must be a list"),
+    (lambda d: d["Steps"][0].update(DependsOn=["B"]), "dependency cycle: A -> B -> A"),
+    (lambda d: d["Steps"][1]["Arguments"].update(Q={"Get": "Steps.B.X"}), "step 'B': references itself"),
+    (lambda d: d["Steps"][0]["Arguments"].update(Q={"Get": "Steps.Good.ModelName"}), "dependency cycle"),
+    (lambda d: d["Steps"][0]["PropertyFiles"][0].update(OutputName="nope"),
+     "property file 'Report' names unknown output 'nope'"),
+    (lambda d: d["Steps"][2]["Arguments"].pop("Conditions"), "needs an Arguments.Conditions list"),
+    (lambda d: d["Parameters"].append({"Name": "Threshold", "Type": "Float"}), "duplicate parameter 'Threshold'"),
+    (lambda d: d["Parameters"].append({"Name": "N", "Type": "Decimal"}), "parameter 'N': unknown type 'Decimal'"),
+    (lambda d: d["Parameters"].append({"Name": "N", "Type": "Integer", "DefaultValue": "3"}),
+     "parameter 'N': DefaultValue '3' is not a Integer"),
+    (lambda d: d["Parameters"].append({"Name": "N", "Type": "Integer", "DefaultValue": True}), "is not a Integer"),
+    (lambda d: d["Parameters"].append({"Type": "String"}), "parameter #2 has no Name"),
+    (lambda d: d.update(Parameters={}), "'Parameters' must be a list"),
+    (lambda d: d.update(Steps=[]), "no 'Steps' list"),
+    (lambda d: d.pop("Steps"), "no 'Steps' list"),
+])
+def test_every_invalid_definition_case(change, expected):
+    problems = mutate(change)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_not_an_object():
+    assert validate_definition([1]) == ["a pipeline definition must be a JSON object, not list"]
+
+
+def test_several_problems_are_all_reported():
+    def change(d):
+        d["Steps"].append(step("A"))
+        d["Steps"][1]["Arguments"]["Q"] = {"Get": "Parameters.Nope"}
+
+    assert len(mutate(change)) == 2
+
+
+def test_cycle_listing():
+    definition = {"Steps": [step("A", DependsOn=["C"]), step("B", DependsOn=["A"]), step("C", DependsOn=["B"])]}
+    problems = validate_definition(definition)
+    assert problems == ["dependency cycle: A -> C -> B -> A"]
+    assert find_cycles({}) == []
+
+
+def test_load_definition_file_errors(tmp_path):
+    with pytest.raises(DefinitionError, match="cannot read"):
+        load_definition_file(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Steps": [\n')
+    with pytest.raises(DefinitionError, match="invalid JSON at line 2"):
+        load_definition_file(bad)
+    array = tmp_path / "array.json"
+    array.write_text("[]")
+    with pytest.raises(DefinitionError, match="must be a JSON object"):
+        load_definition_file(array)
+
+
+def test_validate_cli_exit_codes(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(base()))
+    assert main(["validate", str(good)]) == 0
+    broken = copy.deepcopy(base())
+    broken["Steps"].append(step("A"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(broken))
+    assert main(["validate", str(bad)]) == 2
+    assert "duplicate step name 'A'" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "nope.json")]) == 2
