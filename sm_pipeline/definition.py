@@ -450,15 +450,27 @@ def _quiet_sdk():
     It logs, at INFO/WARNING, exactly the choices made here (role validation skipped, job and
     model names trimmed from the definition) and warns that a PipelineSession starts no jobs.
     """
-    sdk_logger = logging.getLogger("sagemaker")
-    level = sdk_logger.level
-    sdk_logger.setLevel(logging.ERROR)
+    # Some SDK modules set their own logger levels at import, so the parent's level is not
+    # enough: import what the build uses first, then quiet every sagemaker.* logger.
+    import sagemaker.mlops.workflow.pipeline  # noqa: F401
+    import sagemaker.serve.model_builder  # noqa: F401
+    import sagemaker.train  # noqa: F401
+
+    loggers = [logging.getLogger("sagemaker")] + [
+        logger
+        for name, logger in logging.root.manager.loggerDict.items()
+        if name.startswith("sagemaker.") and isinstance(logger, logging.Logger)
+    ]
+    levels = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Running within a PipelineSession")
             yield
     finally:
-        sdk_logger.setLevel(level)
+        for logger, level in levels:
+            logger.setLevel(level)
 
 
 def build_pipeline(config: PipelineConfig) -> Pipeline:
