@@ -114,16 +114,19 @@ def list_test_files(test_dir: Path) -> list[Path]:
 
 def _first_bad_cell(path: Path) -> str:
     """Slow second pass after the fast parser failed: the first non-numeric cell's position."""
-    frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skip_blank_lines=False)
-    for row in range(len(frame)):
-        for column in range(frame.shape[1]):
-            text = frame.iat[row, column]
-            if text is None or (isinstance(text, float) and np.isnan(text)) or not str(text).strip():
-                continue
-            try:
-                float(text)
-            except ValueError:
-                return f"{path} row {row + 1} column {column + 1}: not a number: {text!r}"
+    # Default NA spellings ("", "NA", "NaN", ...) are missing values to the fast pass too.
+    reader = pd.read_csv(path, header=None, dtype=str, chunksize=50_000)
+    try:
+        for chunk in reader:
+            for row, *values in chunk.itertuples(index=True, name=None):
+                for column, text in enumerate(values):
+                    if isinstance(text, str) and text.strip():
+                        try:
+                            float(text)
+                        except ValueError:
+                            return f"{path} row {row + 1} column {column + 1}: not a number: {text!r}"
+    finally:
+        reader.close()
     return f"{path}: not a number somewhere in the file"
 
 

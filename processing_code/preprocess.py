@@ -140,6 +140,19 @@ def _count_lines(path: Path) -> int:
     return lines + (last != b"\n")
 
 
+def _csv_chunks(path: Path, **read_kwargs):
+    """``pd.read_csv`` chunks of ``path``, closing the file however the loop ends.
+
+    Blank lines are kept as all-empty rows so that row numbers match file lines. (The reader
+    is a context manager only from pandas 1.2; older sklearn images ship pandas 1.1.)
+    """
+    reader = pd.read_csv(path, chunksize=_READ_CHUNK_ROWS, skip_blank_lines=False, **read_kwargs)
+    try:
+        yield from reader
+    finally:
+        reader.close()
+
+
 def _csv_layout(header: list[str] | None, columns: tuple[str, ...]) -> tuple[dict, int]:
     """read_csv arguments naming the columns, and the file line of the first data row."""
     if header is not None:
@@ -151,20 +164,20 @@ def _find_non_numeric(path: Path, header: list[str] | None, columns: tuple[str, 
                       numeric: tuple[str, ...]) -> str:
     """Slow second pass, run only after the fast parser failed: locate the first bad cell."""
     read_kwargs, first_line_of_data = _csv_layout(header, columns)
-    with pd.read_csv(path, dtype=str, chunksize=_READ_CHUNK_ROWS, skip_blank_lines=False,
-                     keep_default_na=False, **read_kwargs) as reader:
-        for chunk in reader:
-            best: tuple[int, str, str] | None = None
-            for column in numeric:
-                text = chunk[column].astype(object)
-                stripped = text.str.strip()
-                parsed = pd.to_numeric(stripped.where(stripped != ""), errors="coerce")
-                bad = np.flatnonzero(parsed.isna().to_numpy() & (stripped != "").to_numpy())
-                if bad.size and (best is None or bad[0] < best[0]):
-                    best = (int(bad[0]), column, str(text.iloc[bad[0]]))
-            if best is not None:
-                row = int(chunk.index[best[0]]) + first_line_of_data
-                return f"{path} row {row} column '{best[1]}': not a number: {best[2]!r}"
+    # Same NA spellings as the fast pass ("", "NA", "NaN", ...): those are missing, not bad.
+    for chunk in _csv_chunks(path, dtype=str, **read_kwargs):
+        best: tuple[int, str, str] | None = None
+        for column in numeric:
+            text = chunk[column].astype(object)
+            stripped = text.str.strip()
+            present = (stripped.notna() & (stripped != "")).to_numpy()
+            parsed = pd.to_numeric(stripped.where(present), errors="coerce")
+            bad = np.flatnonzero(parsed.isna().to_numpy() & present)
+            if bad.size and (best is None or bad[0] < best[0]):
+                best = (int(bad[0]), column, str(text.iloc[bad[0]]))
+        if best is not None:
+            row = int(chunk.index[best[0]]) + first_line_of_data
+            return f"{path} row {row} column '{best[1]}': not a number: {best[2]!r}"
     return f"{path}: not a number in one of the columns {', '.join(numeric)}"
 
 
@@ -189,17 +202,13 @@ def read_abalone_csvs(files: list[Path], labelled: bool) -> tuple[np.ndarray, np
         read_kwargs, first_line_of_data = _csv_layout(header, columns)
         rows_in_file = 0
         try:
-            # Blank lines are kept as all-empty rows so that row numbers match file lines;
-            # they are dropped below.
-            with pd.read_csv(path, dtype=dtypes, chunksize=_READ_CHUNK_ROWS, skip_blank_lines=False,
-                             engine="c", **read_kwargs) as reader:
-                for chunk in reader:
-                    rows = _validated_chunk(path, chunk, numeric, first_line_of_data)
-                    n = len(rows[0])
-                    values[filled:filled + n] = rows[0]
-                    sex_index[filled:filled + n] = rows[1]
-                    filled += n
-                    rows_in_file += n
+            for chunk in _csv_chunks(path, dtype=dtypes, engine="c", **read_kwargs):
+                rows = _validated_chunk(path, chunk, numeric, first_line_of_data)
+                n = len(rows[0])
+                values[filled:filled + n] = rows[0]
+                sex_index[filled:filled + n] = rows[1]
+                filled += n
+                rows_in_file += n
         except pd.errors.ParserError as exc:
             match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
             if match:

@@ -155,6 +155,7 @@ def _setup(tmp_path, booster, test_rows, case):
         fields = lines[3].split(",")
         fields[4] = "oops"
         lines[3] = ",".join(fields)
+        lines[1] = lines[1].split(",", 1)[0] + ",NA," + lines[1].split(",", 2)[2]  # missing, not bad
         test_file.write_text("\n".join(lines) + "\n")
         return f"{test_file} row 4 column 5: not a number: 'oops'"
     if case == "missing label":

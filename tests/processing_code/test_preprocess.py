@@ -258,6 +258,10 @@ def _bad_cases(make_lines, header):
             with_field(4, 7, "1,5".replace(",", ";")), header, "{f} row 6 column 'shell_weight': not a number: '1;5'",
         ),
         "not a number in label": (with_field(0, 8, "ten"), None, "{f} row 1 column 'rings': not a number: 'ten'"),
+        "not a number after an NA": (
+            with_field(1, 4, "NA")[:5] + with_field(5, 4, "1.2.3")[5:], None,
+            "{f} row 6 column 'whole_weight': not a number: '1.2.3'",
+        ),
         "infinite value": (with_field(1, 3, "inf"), None, "{f} row 2 column 'height': not a finite number"),
         "empty label": (with_field(5, 8, ""), None, "{f} row 6 column 'rings': missing label"),
         "NaN label": (with_field(5, 8, "NaN"), header, "{f} row 7 column 'rings': missing label"),
@@ -270,7 +274,7 @@ def _bad_cases(make_lines, header):
 
 BAD_CASES = [
     "empty file", "header only", "missing column", "unexpected column", "too few columns", "extra column later",
-    "not a number", "not a number in the first row", "not a number under header", "not a number in label", "infinite value", "empty label",
+    "not a number", "not a number in the first row", "not a number under header", "not a number in label", "not a number after an NA", "infinite value", "empty label",
     "NaN label", "unknown sex", "lower-case sex", "missing sex", "too few rows",
 ]
 
