@@ -7,6 +7,7 @@ then run as soon as their dependencies succeeded, up to ``max_parallel`` at a ti
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -370,6 +371,12 @@ class _Execution:
             variables.update(TrainingJobName=job, ProcessingJobName=job)
         with self._lock:
             records = dict(self.records)
+        if placeholders:
+            # Every execution names its models anew; for the cache a model is what it contains.
+            for name, record in records.items():
+                if self.entries[name].type == "Model":
+                    content = hashlib.sha256(_json(model_containers(record)).encode()).hexdigest()[:16]
+                    records[name] = {**record, "ModelName": f"<model {content}>", "ModelArn": f"<model {content}>"}
         return ExpressionContext(parameters=self.parameters, execution_variables=variables, step_records=records,
                                  read_property_file=self._read_property_file, read_json_uri=self._read_json_uri)
 
