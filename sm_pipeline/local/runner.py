@@ -46,7 +46,13 @@ from sm_pipeline.local.training import run_training
 from sm_pipeline.local.transform import run_transform
 from sm_pipeline.storage import INTERNAL_DIR, ObjectStore
 from sm_pipeline.storage_io import write_text_atomic
-from sm_pipeline.validate import StepEntry, flatten_steps, load_definition, step_dependencies, validate_definition
+from sm_pipeline.validate import (
+    StepEntry,
+    flatten_steps,
+    load_definition,
+    step_dependencies,
+    validate_definition,
+)
 
 SUPPORTED_STEP_TYPES = ("Processing", "Training", "Transform", "Condition", "Fail", "RegisterModel", "Model", "Lambda")
 DEFAULT_ROOT = Path(".airsage") / "objects"

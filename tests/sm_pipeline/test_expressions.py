@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sm_pipeline.expressions import ExpressionContext, ExpressionError, Reference, get_path, references, render, resolve
+from sm_pipeline.expressions import (
+    ExpressionContext,
+    ExpressionError,
+    Reference,
+    get_path,
+    references,
+    render,
+    resolve,
+)
 
 PROCESSING_RECORD = {
     "ProcessingJobName": "pipelines-abc-Pre",

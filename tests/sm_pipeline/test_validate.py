@@ -10,7 +10,7 @@ import pytest
 
 from sm_pipeline.__main__ import main
 from sm_pipeline.errors import DefinitionError
-from sm_pipeline.validate import find_cycles, flatten_steps, load_definition_file, validate_definition
+from sm_pipeline.validate import find_cycles, load_definition_file, validate_definition
 
 REFERENCE = Path("/work/shared/reference/aws_abalone_definition.json")
 
