@@ -227,16 +227,15 @@ class SageMakerPipelineHook(SageMakerHook):
         raw = self.conn.list_pipeline_parameters_for_execution(PipelineExecutionArn=execution_arn)
         return {p["Name"]: p["Value"] for p in raw.get("PipelineParameters", [])}
 
-    def processing_output_uri(self, execution_arn: str, step_name: str, output_name: str) -> str | None:
+    def processing_output_uri(self, steps: list[dict] | None, step_name: str, output_name: str) -> str | None:
         """The S3 URI of one output of a processing step, from the step's processing job.
 
-        None when the steps cannot be listed or the step ran no processing job, so the
-        caller can fall back to resolving the execution's definition.
+        ``steps`` is what :meth:`execution_steps` returned. None when the steps could not be
+        listed or the step ran no processing job, so the caller can fall back to resolving the
+        execution's definition. A cached step's metadata names the source job, whose outputs
+        are the ones the step's properties refer to.
         """
-        steps = self.execution_steps(execution_arn)
-        if not steps:
-            return None
-        for step in steps:
+        for step in steps or []:
             if step.get("StepName") != step_name:
                 continue
             job_arn = step.get("Metadata", {}).get("ProcessingJob", {}).get("Arn")

@@ -95,16 +95,25 @@ class ReadPropertyFileOperator(AwsPipelineMixin, BaseOperator):
         else:
             definition = json.loads(store.read_bytes(self.pipeline["definition_uri"]))
         output_name, expression, file_path = property_file_location(definition, self.step_name, self.property_file)
-        base = None
         if self.backend == "sagemaker":
-            base = self.hook.processing_output_uri(arn, self.step_name, output_name)
-            if base is None:
-                self.log.info("Step outputs not listable here; resolving %s's output from the definition",
-                              self.step_name)
-        if base is None:
-            base = resolve_uri(
-                expression, execution_id=self.execution["execution_id"], execution_arn=arn,
-                pipeline_name=self.execution["pipeline_name"], parameters=self.execution.get("parameters") or {},
-                definition=definition,
-            )
+            steps = self.hook.execution_steps(arn)
+            base = self.hook.processing_output_uri(steps, self.step_name, output_name)
+            if base is not None:
+                return join_uri(base, file_path)
+            self.log.info("Step outputs not listable here; resolving %s's output from the definition", self.step_name)
+        else:
+            from sm_pipeline.local import LocalExecutionStore
+
+            steps = LocalExecutionStore(self.local_root).steps(self.execution["pipeline_name"],
+                                                               self.execution["execution_id"])
+        # a cached step's outputs live under the execution that ran it, not under this one
+        record = next((s for s in steps or [] if s.get("StepName") == self.step_name), {})
+        source_arn = (record.get("CacheHitResult") or {}).get("SourcePipelineExecutionArn") or arn
+        if source_arn != arn:
+            self.log.info("%s was a cache hit of %s", self.step_name, source_arn)
+        base = resolve_uri(
+            expression, execution_id=source_arn.rsplit("/", 1)[-1], execution_arn=source_arn,
+            pipeline_name=self.execution["pipeline_name"], parameters=self.execution.get("parameters") or {},
+            definition=definition,
+        )
         return join_uri(base, file_path)

@@ -43,6 +43,7 @@ class RunLocalPipelineOperator(BaseOperator):
 
     def execute(self, context) -> dict[str, Any]:
         from sm_pipeline.local import LocalExecutionStore, run_pipeline
+        from sm_pipeline.local.records import executions_dir
 
         from airsage.execution_result import finish, model_package_arn, new_result
         from airsage.hooks.artifact_store import ArtifactStore
@@ -60,20 +61,21 @@ class RunLocalPipelineOperator(BaseOperator):
 
         def result_for(describe: dict) -> dict[str, Any]:
             arn = describe["PipelineExecutionArn"]
-            execution_dir = (
-                f"s3://{self.pipeline['bucket']}/{self.pipeline['prefix']}/executions/{arn.rsplit('/', 1)[-1]}/"
-            )
+            # the local "console": the execution record (describe.json, steps.json, step logs)
+            record_dir = executions_dir(Path(self.local_root)) / name / arn.rsplit("/", 1)[-1]
             return new_result(
                 "local", pipeline_name=name, execution_arn=arn, display_name=display,
                 status=describe["PipelineExecutionStatus"],
-                console_url=Path(store.location(execution_dir.rstrip("/"))).as_uri(),
-                region=None, parameters=values,
+                console_url=record_dir.resolve().as_uri(), region=None, parameters=values,
             )
 
-        previous = LocalExecutionStore(Path(self.local_root)).find(name, display_name=display)
+        records = LocalExecutionStore(Path(self.local_root))
+        previous = records.find(name, display_name=display)
         if previous and previous[0].get("PipelineExecutionStatus") == "Succeeded":
             self.log.info("Re-attaching to succeeded local execution %s", previous[0]["PipelineExecutionArn"])
-            return finish(result_for(previous[0]), status="Succeeded", reason="", failed_steps=[],
+            result = result_for(previous[0])
+            result["model_package_arn"] = model_package_arn(records.steps(name, result["execution_id"]))
+            return finish(result, status="Succeeded", reason="", failed_steps=[],
                           steps_available=True, quality_gate_steps=self.quality_gate_steps)
         if previous and previous[0].get("PipelineExecutionStatus") == "Executing":
             self.log.warning("Local execution %s was left Executing by a dead try; starting a fresh one",
@@ -93,7 +95,7 @@ class RunLocalPipelineOperator(BaseOperator):
             if s.get("StepStatus") in ("Failed", "Stopped")
         ]
         reason = run.failure_reason or f"the local execution ended {run.status} without a reason"
-        self.log.info("Local execution %s ended %s; outputs under %s", result["execution_arn"], run.status,
+        self.log.info("Local execution %s ended %s; record: %s", result["execution_arn"], run.status,
                       result["console_url"])
         return finish(result, status=run.status, reason=reason if run.status != "Succeeded" else "",
                       failed_steps=failed, steps_available=True, quality_gate_steps=self.quality_gate_steps)

@@ -96,6 +96,9 @@ class StageInputOperator(BaseOperator):
             "wrote" if wrote_input else "unchanged", self.input_uri,
             "wrote" if wrote_batch else "unchanged", self.batch_uri,
         )
+        # separate keys too: `stage_input.output["input_uri"]` in a DAG means XCom key input_uri
+        context["ti"].xcom_push(key="input_uri", value=self.input_uri)
+        context["ti"].xcom_push(key="batch_uri", value=self.batch_uri)
         return {
             "input_uri": self.input_uri,
             "batch_uri": self.batch_uri,

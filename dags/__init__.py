@@ -1,0 +1,1 @@
+"""DAG files (wiring only) and the ``python -m dags.demo`` entry point."""

@@ -1,0 +1,194 @@
+"""One factory, two backends: the abalone DAG on SageMaker or on the local runner.
+
+Wiring only. The task shape is the same for both backends (Dagster-style resource swap):
+only start + wait (SageMaker) becomes run_local (local). Everything heavy (boto3, the
+SageMaker SDK, matplotlib, sm_pipeline) is imported inside the tasks, so parsing this is
+not much slower than parsing a one-task DAG (see bench/dag_parse.py).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.sdk import DAG, Param, chain
+
+from airsage.callbacks import log_task_failure
+from airsage.operators.alert import OnCallAlertOperator
+from airsage.operators.gate import MetricGateOperator
+from airsage.operators.publish_report import PublishReportOperator
+from airsage.operators.read_metrics import ReadPropertyFileOperator
+from airsage.operators.run_local import RunLocalPipelineOperator
+from airsage.operators.stage_input import StageInputOperator
+from airsage.operators.start_execution import StartPipelineExecutionOperator
+from airsage.operators.upsert_pipeline import UpsertPipelineOperator
+from airsage.sensors.pipeline_execution import PipelineExecutionSensor
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SOURCE = str(REPO_ROOT / "data" / "abalone.csv")
+# env var read, not a Variable: parse time must not touch the metadata DB
+DEFAULT_LOCAL_ROOT = os.environ.get("AIRSAGE_ROOT", str(REPO_ROOT / ".airsage"))
+QUALITY_GATE_STEPS = ("AbaloneMseFail",)
+
+# Templates, rendered per task run: DAG params win, then Airflow Variables, then defaults.
+AWS_CONN_ID = "{{ var.value.get('airsage_aws_conn_id', 'aws_default') }}"
+BUCKET = "{{ params.bucket or var.value.get('airsage_bucket', 'airsage-artifacts') }}"
+PREFIX = "{{ params.prefix or var.value.get('airsage_prefix', 'abalone') }}"
+ROOT_URI = f"s3://{BUCKET}/{PREFIX}"
+LOCAL_ROOT = "{{ var.value.get('airsage_local_root', '%s') }}" % DEFAULT_LOCAL_ROOT.replace("'", "\\'")
+REPORT_PREFIX = f"{ROOT_URI}/reports/ds={{{{ ds }}}}"
+
+DAG_DOC = """
+### abalone pipeline ({backend})
+
+Trains and evaluates the abalone rings regressor once per logical date, then publishes a
+report, or alerts on-call when the model's MSE is above the threshold.
+
+`stage_input` → `upsert_pipeline` → {run} → `read_metrics` → `gate` →
+`publish_report` | `alert_on_call`
+
+* Every logical date has its own input partition (`input/ds=YYYY-MM-DD/`), execution
+  (display name from dag_id + run_id), model version and report (`reports/ds=YYYY-MM-DD/`).
+  Re-running a date re-attaches to its execution and rewrites nothing.
+* Params (trigger form): `mse_threshold` (passed to the pipeline as MseThreshold), `source`
+  (CSV path or s3:// URI), `bucket`, `prefix`.
+* Variables (optional): `airsage_aws_conn_id`, `airsage_bucket`, `airsage_prefix`,
+  `airsage_role_arn`, `airsage_local_root`.
+* On failure the task log has one `airsage task ... failed` line with the execution ARN, its
+  link and the failing step(s).
+"""
+
+
+def _params() -> dict[str, Param]:
+    return {
+        "mse_threshold": Param(6.0, type="number", minimum=0, title="MSE threshold",
+                               description="Publish the report when the test MSE is at most this "
+                                           "(passed to the pipeline as MseThreshold)."),
+        "source": Param("", type="string", title="Source CSV",
+                        description="Labelled abalone CSV: a local path or s3:// URI. "
+                                    "Empty: the repository's data/abalone.csv."),
+        "bucket": Param("", type="string", title="Bucket", description="Empty: Variable airsage_bucket."),
+        "prefix": Param("", type="string", title="Prefix", description="Empty: Variable airsage_prefix."),
+    }
+
+
+def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime(2026, 11, 1)) -> DAG:
+    """The abalone DAG for ``backend`` ``"sagemaker"`` or ``"local"``."""
+    if backend not in ("sagemaker", "local"):
+        raise ValueError(f"backend must be 'sagemaker' or 'local', got {backend!r}")
+    local = backend == "local"
+    store_args = {"backend": backend, "aws_conn_id": AWS_CONN_ID, "local_root": LOCAL_ROOT if local else None}
+    aws_args = {"aws_conn_id": AWS_CONN_ID}
+
+    with DAG(
+        dag_id=dag_id,
+        description=f"abalone model: train, evaluate, gate and report ({backend})",
+        doc_md=DAG_DOC.format(backend=backend, run="`run_local`" if local else
+                              "`start_execution` → `wait_for_execution`"),
+        schedule="@daily",
+        start_date=start_date,
+        catchup=True,
+        max_active_runs=3,
+        is_paused_upon_creation=True,
+        params=_params(),
+        tags=["airsage", "sagemaker-pipelines", "abalone", backend],
+        default_args={
+            "owner": "ml-platform",
+            "retries": 2,
+            "retry_delay": timedelta(minutes=1),
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": timedelta(minutes=30),
+            "on_failure_callback": log_task_failure,
+        },
+    ) as dag:
+        stage = StageInputOperator(
+            task_id="stage_input",
+            doc_md="Copies the source CSV to `input/ds={{ ds }}/abalone.csv` and writes the rows "
+                   "without `rings` to `batch/ds={{ ds }}/batch.csv`; no-op when unchanged.",
+            source=f"{{{{ params.source or '{DEFAULT_SOURCE}' }}}}",
+            input_uri=f"{ROOT_URI}/input/ds={{{{ ds }}}}/abalone.csv",
+            batch_uri=f"{ROOT_URI}/batch/ds={{{{ ds }}}}/batch.csv",
+            **store_args,
+        )
+        upsert = UpsertPipelineOperator(
+            task_id="upsert_pipeline",
+            doc_md="Stages the container scripts and creates/updates the pipeline only when the "
+                   "definition's sha256 changed.",
+            config_overrides={
+                "bucket": BUCKET,
+                "prefix": PREFIX,
+                "role_arn": "{{ var.value.get('airsage_role_arn', '') }}",
+            },
+            region_name=None,
+            **store_args,
+        )
+        parameters = {
+            "InputData": stage.output["input_uri"],
+            "BatchData": stage.output["batch_uri"],
+            "MseThreshold": "{{ params.mse_threshold }}",
+        }
+        if local:
+            run = RunLocalPipelineOperator(
+                task_id="run_local",
+                doc_md="Runs this date's execution with the docker-free local runner (re-attaches "
+                       "to a succeeded one on retry).",
+                pipeline=upsert.output,
+                parameters=parameters,
+                local_root=LOCAL_ROOT,
+                quality_gate_steps=QUALITY_GATE_STEPS,
+            )
+            chain(stage, upsert, run)
+            execution = run.output
+        else:
+            start = StartPipelineExecutionOperator(
+                task_id="start_execution",
+                doc_md="Starts this DAG run's execution, or re-attaches to the one an earlier try started.",
+                pipeline=upsert.output,
+                parameters=parameters,
+                **aws_args,
+            )
+            wait = PipelineExecutionSensor(
+                task_id="wait_for_execution",
+                doc_md="Waits (deferred) for the execution; Failed/Stopped fail with the reason and steps.",
+                execution=start.output,
+                quality_gate_steps=QUALITY_GATE_STEPS,
+                poke_interval=60,
+                **aws_args,
+            )
+            chain(stage, upsert, start, wait)
+            execution = wait.output
+        metrics = ReadPropertyFileOperator(
+            task_id="read_metrics",
+            doc_md="Reads `regression_metrics.mse.value` from the EvaluateAbalone step's "
+                   "`evaluation.json` PropertyFile.",
+            execution=execution,
+            pipeline=upsert.output,
+            **store_args,
+        )
+        gate = MetricGateOperator(
+            task_id="gate",
+            doc_md="`mse <= mse_threshold` → publish_report, else alert_on_call.",
+            value=metrics.output["value"],
+            threshold="{{ params.mse_threshold }}",
+            pass_task_id="publish_report",
+            fail_task_id="alert_on_call",
+        )
+        report = PublishReportOperator(
+            task_id="publish_report",
+            doc_md="Writes report.html, metrics.json and the plots under `reports/ds={{ ds }}/`.",
+            metrics=metrics.output,
+            threshold="{{ params.mse_threshold }}",
+            report_prefix=REPORT_PREFIX,
+            **store_args,
+        )
+        alert = OnCallAlertOperator(
+            task_id="alert_on_call",
+            doc_md="Records MSE, threshold and execution link in `reports/ds={{ ds }}/ALERT.json`.",
+            metrics=metrics.output,
+            threshold="{{ params.mse_threshold }}",
+            report_prefix=REPORT_PREFIX,
+            **store_args,
+        )
+        chain(execution.operator, metrics, gate, [report, alert])
+    return dag
