@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sm_pipeline.errors import InvalidInput
+from sm_pipeline.storage import parse_s3_uri
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
@@ -69,6 +70,13 @@ def cast_parameters(declared: list[dict], given: Mapping[str, Any] | None) -> di
         allowed = parameter.get("EnumValues")
         if allowed and values[name] not in allowed:
             problems.append(f"parameter {name}: {values[name]!r} is not one of {allowed}")
+        # A String parameter holding an S3 URI is checked now, before any step runs, rather than
+        # when the step that reads it fails halfway through the execution.
+        if isinstance(values[name], str) and values[name].startswith("s3://"):
+            try:
+                parse_s3_uri(values[name])
+            except InvalidInput as exc:
+                problems.append(f"parameter {name}: {exc}")
     if problems:
         raise InvalidInput("; ".join(problems))
     return values
