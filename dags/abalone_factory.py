@@ -36,7 +36,8 @@ AWS_CONN_ID = "{{ var.value.get('airsage_aws_conn_id', 'aws_default') }}"
 BUCKET = "{{ params.bucket or var.value.get('airsage_bucket', 'airsage-artifacts') }}"
 PREFIX = "{{ params.prefix or var.value.get('airsage_prefix', 'abalone') }}"
 ROOT_URI = f"s3://{BUCKET}/{PREFIX}"
-LOCAL_ROOT = "{{ var.value.get('airsage_local_root', '%s') }}" % DEFAULT_LOCAL_ROOT.replace("'", "\\'")
+_ROOT_LITERAL = DEFAULT_LOCAL_ROOT.replace("'", "\\'")
+LOCAL_ROOT = f"{{{{ var.value.get('airsage_local_root', '{_ROOT_LITERAL}') }}}}"
 REPORT_PREFIX = f"{ROOT_URI}/reports/ds={{{{ ds }}}}"
 
 DAG_DOC = """
@@ -171,7 +172,7 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
             doc_md="`mse <= mse_threshold` → publish_report, else alert_on_call.",
             value=metrics.output["value"],
             threshold="{{ params.mse_threshold }}",
-            pass_task_id="publish_report",
+            pass_task_id="publish_report",  # noqa: S106 - a task id, not a password
             fail_task_id="alert_on_call",
         )
         report = PublishReportOperator(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 DEFAULT_SOURCE = "airsage.pipeline_source:abalone_source"
 
@@ -76,7 +77,7 @@ def abalone_source(overrides: dict[str, Any] | None = None) -> PipelineSource:
     config = load_config(overrides={k: v for k, v in (overrides or {}).items() if v not in (None, "")})
     objects = tuple(
         CodeObject(
-            path=str(getattr(o, "local_path", None) or getattr(o, "path")),
+            path=str(getattr(o, "local_path", None) or o.path),
             sha256=o.sha256,
             s3_uri=o.s3_uri,
         )

@@ -17,6 +17,13 @@ def states(dag_run):
             for ti in dag_run.get_task_instances()}
 
 
+def run_date(dag_module, logical_date, threshold):
+    """dag.test() with run_after = the logical date: the run id is then the same on every re-run of
+    that date, as when a run is cleared in the UI."""
+    return dag_module.abalone_pipeline_local.test(logical_date=logical_date, run_after=logical_date,
+                                                run_conf={"mse_threshold": threshold})
+
+
 @pytest.fixture(scope="module")
 def shared_root(tmp_path_factory):
     """One object root for the module: the second run reuses the first one's step cache."""
@@ -25,8 +32,7 @@ def shared_root(tmp_path_factory):
 
 def test_pass_path_publishes_the_report(dag_module, shared_root, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_LOCAL_ROOT", str(shared_root))
-    run = dag_module.abalone_pipeline_local.test(logical_date=datetime(2026, 11, 1, tzinfo=UTC),
-                                                run_conf={"mse_threshold": 50.0})
+    run = run_date(dag_module, datetime(2026, 11, 1, tzinfo=UTC), 50.0)
     assert states(run) == {
         "stage_input": "success", "upsert_pipeline": "success", "run_local": "success",
         "read_metrics": "success", "gate": "success", "publish_report": "success", "alert_on_call": "skipped",
@@ -46,8 +52,7 @@ def test_pass_path_publishes_the_report(dag_module, shared_root, monkeypatch):
 
 def test_mse_above_threshold_alerts_on_call_and_skips_the_report(dag_module, shared_root, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_LOCAL_ROOT", str(shared_root))
-    run = dag_module.abalone_pipeline_local.test(logical_date=datetime(2026, 11, 2, tzinfo=UTC),
-                                                run_conf={"mse_threshold": 0.01})
+    run = run_date(dag_module, datetime(2026, 11, 2, tzinfo=UTC), 0.01)
     assert states(run) == {
         "stage_input": "success", "upsert_pipeline": "success", "run_local": "success",
         "read_metrics": "success", "gate": "success", "publish_report": "skipped", "alert_on_call": "success",
@@ -58,3 +63,19 @@ def test_mse_above_threshold_alerts_on_call_and_skips_the_report(dag_module, sha
     assert alert["threshold"] == 0.01 and alert["value"] > 0.01
     assert alert["pipeline_quality_gate_failed"] is True  # the pipeline's own Fail step agreed
     assert alert["console_url"].startswith("file://") and alert["execution_arn"]
+
+
+def test_rerunning_a_date_reattaches_and_rewrites_nothing(dag_module, shared_root, monkeypatch):
+    from sm_pipeline.local import LocalExecutionStore
+
+    monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_LOCAL_ROOT", str(shared_root))
+    base = shared_root.joinpath(*BUCKET_DIR)
+    watched = [p for p in (base / "reports" / "ds=2026-11-01").iterdir()]
+    watched += [base / "input" / "ds=2026-11-01" / "abalone.csv", base / "batch" / "ds=2026-11-01" / "batch.csv"]
+    before = {p: p.stat().st_mtime_ns for p in watched}
+    executions = len(LocalExecutionStore(shared_root).find("airsage-abalone"))
+
+    run = run_date(dag_module, datetime(2026, 11, 1, tzinfo=UTC), 50.0)
+    assert states(run)["publish_report"] == "success"
+    assert {p: p.stat().st_mtime_ns for p in watched} == before
+    assert len(LocalExecutionStore(shared_root).find("airsage-abalone")) == executions

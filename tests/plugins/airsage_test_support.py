@@ -1,4 +1,4 @@
-"""Test-only speed-up shared by tests/plugins and tests/dags.
+"""Test helpers shared by tests/plugins and tests/dags.
 
 Every Airflow AWS hook builds a fresh boto3 session, and every fresh botocore loader parses
 the SageMaker service model (megabytes of JSON) again: about a second per operator call on
@@ -28,3 +28,12 @@ def share_botocore_models() -> None:
 
     load_service_model._airsage_shared = True
     Loader.load_service_model = load_service_model
+
+
+def moto_execution(arn: str):
+    """moto's in-process record of a pipeline execution (to set Failed/Stopped and reasons)."""
+    from moto.backends import get_backend
+
+    backend = get_backend("sagemaker")["123456789012"]["us-east-1"]
+    pipeline = arn.split(":pipeline/", 1)[1].split("/", 1)[0]
+    return backend.pipelines[pipeline].pipeline_executions[arn]

@@ -79,12 +79,3 @@ def make_context():
                 "params": {}}
 
     return make
-
-
-def moto_execution(arn: str):
-    """moto's in-process record of a pipeline execution (to set Failed/Stopped and reasons)."""
-    from moto.backends import get_backend
-
-    backend = get_backend("sagemaker")["123456789012"]["us-east-1"]
-    pipeline = arn.split(":pipeline/", 1)[1].split("/", 1)[0]
-    return backend.pipelines[pipeline].pipeline_executions[arn]

@@ -9,7 +9,11 @@ import pytest
 from airsage.naming import MAX_DISPLAY_NAME, client_request_token, execution_display_name
 from airsage.parameters import ParameterError, cast_parameters
 from airsage.property_files import (
-    PropertyFileError, json_path_value, numeric_value, parse_report, property_file_location,
+    PropertyFileError,
+    json_path_value,
+    numeric_value,
+    parse_report,
+    property_file_location,
 )
 
 VALID_DISPLAY = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$")

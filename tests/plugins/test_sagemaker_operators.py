@@ -7,6 +7,8 @@ import json
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from airsage_fake_source import BUCKET, PIPELINE, PREFIX
+from airsage_test_support import moto_execution
 
 from airsage.exceptions import PipelineExecutionFailed
 from airsage.hooks.sagemaker_pipeline import SageMakerPipelineHook
@@ -18,9 +20,6 @@ from airsage.operators.start_execution import StartPipelineExecutionOperator
 from airsage.operators.upsert_pipeline import UpsertPipelineOperator
 from airsage.sensors.pipeline_execution import PipelineExecutionSensor
 from airsage.triggers.pipeline_execution import PipelineExecutionTrigger
-
-from airsage_fake_source import BUCKET, PIPELINE, PREFIX
-from conftest import moto_execution
 
 SOURCE = "airsage_fake_source:build"
 RUN_ID = "scheduled__2026-11-01T00:00:00+00:00"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from airsage_fake_source import PIPELINE, ROLE, definition
+from airsage_test_support import moto_execution
 from botocore.exceptions import ClientError
 
 from airsage.hooks.sagemaker_pipeline import DEFINITION_HASH_TAG, SageMakerPipelineHook
 from airsage.pipeline_source import definition_sha256
-
-from airsage_fake_source import PIPELINE, ROLE, definition
-from conftest import moto_execution
 
 
 @pytest.fixture

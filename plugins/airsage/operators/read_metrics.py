@@ -54,7 +54,10 @@ class ReadPropertyFileOperator(AwsPipelineMixin, BaseOperator):
     def execute(self, context) -> dict[str, Any]:
         from airsage.hooks.artifact_store import ArtifactNotFound, ArtifactStore
         from airsage.property_files import (
-            PropertyFileError, json_path_value, numeric_value, parse_report,
+            PropertyFileError,
+            json_path_value,
+            numeric_value,
+            parse_report,
         )
 
         store = ArtifactStore(self.backend, self.aws_conn_id, self.local_root)

@@ -42,13 +42,12 @@ class RunLocalPipelineOperator(BaseOperator):
         self.max_parallel = max_parallel
 
     def execute(self, context) -> dict[str, Any]:
-        from sm_pipeline.local import LocalExecutionStore, run_pipeline
-        from sm_pipeline.local.records import executions_dir
-
         from airsage.execution_result import finish, model_package_arn, new_result
         from airsage.hooks.artifact_store import ArtifactStore
         from airsage.naming import execution_display_name
         from airsage.parameters import ParameterError, cast_parameters
+        from sm_pipeline.local import LocalExecutionStore, run_pipeline
+        from sm_pipeline.local.records import executions_dir
 
         name = self.pipeline["pipeline_name"]
         display = self.display_name or execution_display_name(context["dag"].dag_id, context["run_id"])

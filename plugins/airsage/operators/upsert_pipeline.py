@@ -42,10 +42,9 @@ class UpsertPipelineOperator(AwsPipelineMixin, BaseOperator):
         self.local_root = local_root
 
     def execute(self, context) -> dict[str, Any]:
-        from sm_pipeline.errors import InvalidInput
-
         from airsage.hooks.artifact_store import ArtifactStore
         from airsage.pipeline_source import definition_sha256, load_source
+        from sm_pipeline.errors import InvalidInput
 
         try:
             src = load_source(self.source)(dict(self.config_overrides))
