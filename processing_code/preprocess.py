@@ -1,4 +1,4 @@
-"""Abalone preprocessing for a SageMaker Processing job (scikit-learn image).
+"""Abalone preprocessing for a SageMaker Processing job (scikit-learn image, numpy only).
 
 Reads raw abalone CSV rows, fits a feature transform on the training split (median-impute and
 standardise the seven measurements, one-hot the sex code), and writes headerless CSVs with the
@@ -6,13 +6,17 @@ label first: ``train.csv``, ``validation.csv``, ``test.csv`` (70/15/15, fixed se
 ``batch.csv`` (features only) when unlabelled batch rows are given.
 
 This file is uploaded alone into the container: it imports nothing from the airsage repo, only
-the standard library, numpy, pandas and scikit-learn. Every path is an argument whose default
-is the container path.
+the standard library and numpy. The transform is what scikit-learn's SimpleImputer(median) +
+StandardScaler and OneHotEncoder(handle_unknown="ignore") compute, written in numpy: importing
+pandas (with pyarrow) and scikit-learn cost ~195 MB and ~2.5 s per host before any data.
+Every path is an argument whose default is the container path.
 
-Multi-host jobs: every host receives the same input (FullyReplicated), computes the same split
-and fits the same transform, then writes only its own share of each split under a host-suffixed
-name (``train-algo-2.csv``). The union of all hosts' files equals the single-host output, the
-scaling is identical on every host, and the costly part (transform and CSV writing) is divided.
+Multi-host jobs, ``--input-distribution replicated`` (default; the input is FullyReplicated):
+every host reads the same input, computes the same split and fits the same transform, then
+writes only its own share of each split under a host-suffixed name (``train-algo-2.csv``). The
+hosts' files concatenated in host order equal the single-host output.
+``--input-distribution sharded`` (the input is ShardedByS3Key): each host reads only the files
+it was given, splits and fits on those, and writes all of its rows under host-suffixed names.
 
 Exit status: 0 on success, 2 on bad input with one line on stderr naming the file, the row
 (1-based line number in the file, header included) and the column. No output file is left
@@ -22,20 +26,17 @@ behind on failure: everything is written under temporary names and renamed at th
 from __future__ import annotations
 
 import argparse
-import inspect
+import csv
 import json
 import os
 import re
 import resource
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 PROG = "preprocess"
 FEATURE_COLUMNS = (
@@ -50,10 +51,27 @@ LABELLED_COLUMNS = (*FEATURE_COLUMNS, LABEL_COLUMN)
 SEX_CODES = ("F", "I", "M")
 SPLIT_PERCENT = (70, 15, 15)
 MIN_ROWS_TO_SPLIT = 7  # smallest n with n*15//100 >= 1, so every split gets a row
+DISTRIBUTIONS = ("replicated", "sharded")
 
-_READ_CHUNK_ROWS = 50_000
-_WRITE_CHUNK_ROWS = 25_000
+# Cells read as missing values: pandas' default NA spellings, so files that pandas-based
+# versions of this script accepted still parse the same way.
+NA_VALUES = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
+
+_READ_BLOCK_BYTES = 1 << 20  # ~20k rows: parse temporaries stay a few MB
+_WRITE_CHUNK_ROWS = 20_000
 _FLOAT_FORMAT = "%.6g"  # float32 carries ~7 significant digits; 6 keeps files small and exact enough
+
+_COMMA, _NEWLINE, _SPACE = ord(","), ord("\n"), ord(" ")
+# byte -> index in SEX_CODES, -1 for anything else
+_SEX_OF_BYTE = np.full(256, -1, dtype=np.int8)
+for _i, _code in enumerate(SEX_CODES):
+    _SEX_OF_BYTE[ord(_code)] = _i
+# A whole cell that is an NA spelling (cells are comma-delimited once newlines became commas).
+_NA_CELL = re.compile(rb"(?<=,)[ \t\r]*(?:" + b"|".join(
+    re.escape(v.encode()) for v in sorted(NA_VALUES, key=len, reverse=True) if v) + rb")?[ \t\r]*(?=,)")
 
 
 class BadInput(Exception):
@@ -134,51 +152,144 @@ def _count_lines(path: Path) -> int:
     lines = 0
     last = b"\n"
     with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
+        while True:
+            block = fh.read(1 << 20)
+            if not block:
+                break
             lines += block.count(b"\n")
             last = block[-1:]
     return lines + (last != b"\n")
 
 
-def _csv_chunks(path: Path, **read_kwargs):
-    """``pd.read_csv`` chunks of ``path``, closing the file however the loop ends.
+def _line_blocks(fh):
+    """Blocks of whole lines (each ending with a newline) of about ``_READ_BLOCK_BYTES``."""
+    rest = b""
+    while True:
+        block = fh.read(_READ_BLOCK_BYTES)
+        if not block:
+            if rest:
+                yield rest + b"\n"  # a last line without newline
+            return
+        data = rest + block if rest else block
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        if cut:
+            yield data[:cut]
 
-    Blank lines are kept as all-empty rows so that row numbers match file lines. (The reader
-    is a context manager only from pandas 1.2; older sklearn images ship pandas 1.1.)
+
+def _parse_fast(block: bytes, n_columns: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Numbers and sex indices of a block in the canonical layout, or None if anything is unusual.
+
+    The common case, done with whole-block numpy operations: every line is a one-letter sex code
+    (F, I or M), a comma and ``n_columns - 1`` comma-separated numbers. The sex code and its comma
+    are blanked, newlines become commas, and ``np.fromstring`` parses the rest in one call
+    (it accepts what ``float()`` does plus surrounding blanks, and nothing else). Blank lines,
+    quotes, odd sex codes, empty or NA cells that are not parseable and wrong column counts all
+    return None, and the caller takes the line-by-line path, which also names the bad cell.
     """
-    reader = pd.read_csv(path, chunksize=_READ_CHUNK_ROWS, skip_blank_lines=False, **read_kwargs)
+    raw = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(raw == _NEWLINE)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    if (ends - starts < 2).any() or not (raw[starts + 1] == _COMMA).all():
+        return None
+    sex = _SEX_OF_BYTE[raw[starts]]
+    if (sex < 0).any():
+        return None
+    # Exactly n_columns - 1 commas on every line; the number count alone could hide a short
+    # line followed by a long one.
+    commas_before_end = np.searchsorted(np.flatnonzero(raw == _COMMA), ends)
+    if not (np.diff(commas_before_end, prepend=0) == n_columns - 1).all():
+        return None
+    text = raw.copy()
+    text[starts] = _SPACE
+    text[starts + 1] = _SPACE
+    text[ends] = _COMMA
+    numbers = _fromstring(text[:-1].tobytes(), len(ends) * (n_columns - 1))
+    if numbers is None:
+        # Missing cells (empty or NA spellings) become "nan", then one more try.
+        normalised = _NA_CELL.sub(b"nan", b"," + text.tobytes())
+        numbers = _fromstring(normalised[1:-1], len(ends) * (n_columns - 1))
+        if numbers is None:
+            return None
+    return numbers.reshape(len(ends), n_columns - 1), sex
+
+
+def _fromstring(text: bytes, expected: int) -> np.ndarray | None:
+    """``expected`` float32 numbers separated by commas, or None if ``text`` is anything else."""
+    with warnings.catch_warnings():
+        # numpy < 2 warns and returns what it parsed so far; numpy 2 raises.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            numbers = np.fromstring(text, dtype=np.float32, sep=",")
+        except ValueError:
+            return None
+    return numbers if numbers.size == expected else None
+
+
+def _parse_number(path: Path, row: int, column: str, text: str) -> float:
+    stripped = text.strip()
+    if stripped in NA_VALUES:
+        return float("nan")
     try:
-        yield from reader
-    finally:
-        reader.close()
+        if "_" in stripped:  # float() allows digit grouping; CSV readers do not
+            raise ValueError
+        return float(stripped)
+    except ValueError:
+        raise BadInput(f"{path} row {row} column '{column}': not a number: {text!r}") from None
 
 
-def _csv_layout(header: list[str] | None, columns: tuple[str, ...]) -> tuple[dict, int]:
-    """read_csv arguments naming the columns, and the file line of the first data row."""
-    if header is not None:
-        return {"header": 0, "names": header}, 2  # names= replaces the file's spelling
-    return {"header": None, "names": list(columns)}, 1
+def _parse_slow(path: Path, block: bytes, first_row: int, columns: tuple[str, ...],
+                order: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a block line by line, validating every cell; raises BadInput at the first bad one.
+
+    The authority on what is valid: the fast path only ever accepts a subset of it.
+    """
+    try:
+        lines = block.decode("utf-8").split("\n")[:-1]
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a text CSV file (undecodable bytes)") from None
+    numeric = columns[1:]
+    numbers = np.empty((len(lines), len(numeric)), dtype=np.float32)
+    sex = np.empty(len(lines), dtype=np.int8)
+    kept = 0
+    for offset, line in enumerate(lines):
+        row = first_row + offset
+        line = line.rstrip("\r")
+        if not line.replace(",", "").strip():
+            continue  # blank lines (or lines of bare commas) carry no data
+        fields = next(csv.reader([line])) if '"' in line else line.split(",")
+        if len(fields) != len(columns):
+            raise BadInput(f"{path} row {row}: has {len(fields)} columns, expected {len(columns)} "
+                           f"({', '.join(columns)})")
+        if order is not None:
+            fields = [fields[i] for i in order]
+        values = [_parse_number(path, row, name, text) for name, text in zip(numeric, fields[1:])]
+        code = fields[0]
+        if code not in SEX_CODES:
+            shown = "" if code in NA_VALUES else code
+            raise BadInput(f"{path} row {row} column 'sex': unknown sex code {shown!r}; "
+                           f"expected one of {', '.join(SEX_CODES)}")
+        if numeric[-1] == LABEL_COLUMN and values[-1] != values[-1]:
+            raise BadInput(f"{path} row {row} column '{LABEL_COLUMN}': missing label")
+        for name, value in zip(numeric, values):
+            if value in (float("inf"), float("-inf")):
+                raise BadInput(f"{path} row {row} column '{name}': not a finite number")
+        numbers[kept] = values
+        sex[kept] = SEX_CODES.index(code)
+        kept += 1
+    return numbers[:kept], sex[:kept]
 
 
-def _find_non_numeric(path: Path, header: list[str] | None, columns: tuple[str, ...],
-                      numeric: tuple[str, ...]) -> str:
-    """Slow second pass, run only after the fast parser failed: locate the first bad cell."""
-    read_kwargs, first_line_of_data = _csv_layout(header, columns)
-    # Same NA spellings as the fast pass ("", "NA", "NaN", ...): those are missing, not bad.
-    for chunk in _csv_chunks(path, dtype=str, **read_kwargs):
-        best: tuple[int, str, str] | None = None
-        for column in numeric:
-            text = chunk[column].astype(object)
-            stripped = text.str.strip()
-            present = (stripped.notna() & (stripped != "")).to_numpy()
-            parsed = pd.to_numeric(stripped.where(present), errors="coerce")
-            bad = np.flatnonzero(parsed.isna().to_numpy() & present)
-            if bad.size and (best is None or bad[0] < best[0]):
-                best = (int(bad[0]), column, str(text.iloc[bad[0]]))
-        if best is not None:
-            row = int(chunk.index[best[0]]) + first_line_of_data
-            return f"{path} row {row} column '{best[1]}': not a number: {best[2]!r}"
-    return f"{path}: not a number in one of the columns {', '.join(numeric)}"
+def _skip_header(fh) -> int:
+    """Read past the header (the first non-blank line); return the file line number it was on."""
+    line_number = 0
+    for line in fh:
+        line_number += 1
+        if line.strip():
+            return line_number
+    return line_number
 
 
 def read_abalone_csvs(files: list[Path], labelled: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -186,134 +297,97 @@ def read_abalone_csvs(files: list[Path], labelled: bool) -> tuple[np.ndarray, np
 
     Returns ``(values, sex_index)``: a float32 array with the seven measurements (and the label
     as an eighth column when ``labelled``) and an int8 array indexing ``SEX_CODES``. Arrays are
-    preallocated from a line count and filled chunk by chunk, so the peak is the result plus
-    one chunk rather than pandas' usual several copies of the whole file.
+    preallocated from a line count and filled block by block (~1 MB of text at a time), so the
+    peak is the result plus one block's temporaries; no copy of the whole file is ever held.
     """
     columns = LABELLED_COLUMNS if labelled else FEATURE_COLUMNS
     numeric = columns[1:]
     capacity = sum(_count_lines(f) for f in files)
     values = np.empty((capacity, len(numeric)), dtype=np.float32)
     sex_index = np.empty(capacity, dtype=np.int8)
-    dtypes = {c: np.float32 for c in numeric}
-    dtypes["sex"] = "category"
     filled = 0
     for path in files:
         header = detect_header(path, columns)
-        read_kwargs, first_line_of_data = _csv_layout(header, columns)
+        # The numpy fast path knows the canonical column order only; other orders go line by line.
+        order = None if header is None or tuple(header) == columns else [header.index(c) for c in columns]
         rows_in_file = 0
-        try:
-            for chunk in _csv_chunks(path, dtype=dtypes, engine="c", **read_kwargs):
-                rows = _validated_chunk(path, chunk, numeric, first_line_of_data)
-                n = len(rows[0])
-                values[filled:filled + n] = rows[0]
-                sex_index[filled:filled + n] = rows[1]
+        with open(path, "rb") as fh:
+            row = _skip_header(fh) + 1 if header is not None else 1
+            for block in _line_blocks(fh):
+                parsed = _parse_fast(block, len(columns)) if order is None else None
+                if parsed is not None and not _plausible(parsed[0], labelled):
+                    parsed = None  # let the slow path name the row and column
+                if parsed is None:
+                    parsed = _parse_slow(path, block, row, columns, order)
+                n = len(parsed[1])
+                values[filled:filled + n] = parsed[0]
+                sex_index[filled:filled + n] = parsed[1]
                 filled += n
                 rows_in_file += n
-        except pd.errors.ParserError as exc:
-            match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-            if match:
-                expected, line, saw = match.groups()
-                raise BadInput(f"{path} row {line}: has {saw} columns, expected {expected} "
-                               f"({', '.join(columns)})") from None
-            raise BadInput(f"{path}: not a readable CSV file: {str(exc).strip().splitlines()[-1]}") from None
-        except UnicodeDecodeError:
-            raise BadInput(f"{path}: not a text CSV file (undecodable bytes)") from None
-        except (ValueError, TypeError):
-            # The fast float32 parser says only "could not convert"; find the row and column.
-            raise BadInput(_find_non_numeric(path, header, columns, numeric)) from None
+                row += block.count(b"\n")
         if rows_in_file == 0:
             raise BadInput(f"{path}: empty file: no data rows")
     return values[:filled], sex_index[:filled]
 
 
-def _validated_chunk(path: Path, chunk: pd.DataFrame, numeric: tuple[str, ...],
-                     first_line_of_data: int) -> tuple[np.ndarray, np.ndarray]:
-    """Check one parsed chunk (sex codes, label present, finite numbers); return its arrays."""
-    numbers = chunk[list(numeric)].to_numpy(dtype=np.float32)
-    sex = chunk["sex"]
-    categories = list(sex.cat.categories)
-    codes = sex.cat.codes.to_numpy()
-    lines = chunk.index.to_numpy() + first_line_of_data
-    blank = (codes < 0) & np.isnan(numbers).all(axis=1)
-    if blank.any():  # blank lines (or lines of bare commas) carry no data
-        keep = ~blank
-        numbers, codes, lines = numbers[keep], codes[keep], lines[keep]
-
-    lookup = np.array([SEX_CODES.index(c) if c in SEX_CODES else -1 for c in categories] + [-1], dtype=np.int8)
-    index = lookup[codes]  # code -1 (missing) hits the trailing -1
-    bad = np.flatnonzero(index < 0)
-    if bad.size:
-        i = bad[0]
-        value = "" if codes[i] < 0 else categories[codes[i]]
-        raise BadInput(f"{path} row {lines[i]} column 'sex': unknown sex code {value!r}; "
-                       f"expected one of {', '.join(SEX_CODES)}")
-    if numeric[-1] == LABEL_COLUMN:
-        missing = np.flatnonzero(np.isnan(numbers[:, -1]))
-        if missing.size:
-            raise BadInput(f"{path} row {lines[missing[0]]} column '{LABEL_COLUMN}': missing label")
-    infinite = np.argwhere(np.isinf(numbers))
-    if infinite.size:
-        i, j = infinite[0]
-        raise BadInput(f"{path} row {lines[i]} column '{numeric[j]}': not a finite number")
-    return numbers, index
+def _plausible(numbers: np.ndarray, labelled: bool) -> bool:
+    """No infinite value and, for labelled rows, no missing label."""
+    if labelled and np.isnan(numbers[:, -1]).any():
+        return False
+    return not np.isinf(numbers).any()
 
 
 # ----------------------------------------------------------------------------- transform
 
 
-def _numeric_pipeline() -> Pipeline:
-    """Median-impute then standardise one measurement column."""
-    imputer_kwargs = {"strategy": "median"}
-    if "keep_empty_features" in inspect.signature(SimpleImputer).parameters:
-        # An all-missing column must stay a column, or the model's input width would change.
-        imputer_kwargs["keep_empty_features"] = True
-    return Pipeline([("impute", SimpleImputer(**imputer_kwargs)), ("scale", StandardScaler())])
-
-
-def _sex_encoder() -> OneHotEncoder:
-    """One-hot encoder of the sex code, always three columns F, I, M."""
-    encoder_kwargs = {"categories": [list(SEX_CODES)], "handle_unknown": "ignore", "dtype": np.float32}
-    # scikit-learn renamed `sparse` to `sparse_output` in 1.2; SageMaker images span both.
-    if "sparse_output" in inspect.signature(OneHotEncoder).parameters:
-        encoder_kwargs["sparse_output"] = False
-    else:
-        encoder_kwargs["sparse"] = False
-    return OneHotEncoder(**encoder_kwargs)
-
-
 class FeatureTransform:
-    """Median-impute + standardise the measurements and one-hot the sex code.
+    """Median-impute + standardise the measurements and one-hot the sex code, in numpy.
 
     Output columns: the seven measurements (in ``NUMERIC_FEATURES`` order), then sex F, I, M.
-    Each measurement has its own impute+scale pipeline. The result is what a ColumnTransformer
-    over all seven columns would give (both steps work column by column), but a ColumnTransformer
-    fit materialises the transformed training set and SimpleImputer's median makes several
-    float64 copies of its input: on a million rows that alone doubled the peak memory.
+    Equal (to float32 rounding) to scikit-learn's ColumnTransformer of
+    SimpleImputer(strategy="median", keep_empty_features=True) + StandardScaler on the
+    measurements and OneHotEncoder(categories=[F, I, M], handle_unknown="ignore") on sex:
+    population standard deviation, a (near-)constant column scaled by 1 as StandardScaler
+    decides it, an all-missing column imputed with 0, a sex index outside 0..2 all zeros.
+    Fitted one column at a time so the peak is one float64 column, not the transformed set.
     """
 
     width = len(NUMERIC_FEATURES) + len(SEX_CODES)
 
     def __init__(self) -> None:
-        self.numeric = [_numeric_pipeline() for _ in NUMERIC_FEATURES]
-        self.sex = _sex_encoder()
+        n = len(NUMERIC_FEATURES)
+        self.median = np.zeros(n)
+        self.mean = np.zeros(n)
+        self.scale = np.ones(n)
 
     def fit(self, values: np.ndarray, sex_index: np.ndarray, rows: np.ndarray) -> FeatureTransform:
-        """Fit on ``rows`` of ``values`` (measurement columns first) and ``sex_index``."""
-        for column, pipeline in enumerate(self.numeric):
-            pipeline.fit(values[rows, column:column + 1])
-        self.sex.fit(_sex_strings(sex_index[rows]))
+        """Fit on ``rows`` of ``values`` (measurement columns first); the sex encoding is fixed."""
+        eps = np.finfo(np.float64).eps
+        for column in range(len(NUMERIC_FEATURES)):
+            data = values[rows, column].astype(np.float64)  # float64 accumulators, as sklearn's
+            missing = np.isnan(data)
+            present = data[~missing] if missing.any() else data
+            median = float(np.median(present)) if present.size else 0.0
+            data[missing] = median
+            mean, var = float(data.mean()), float(data.var())
+            # sklearn's _is_constant_feature: a variance within the rounding error of the
+            # two-pass algorithm is zero, and a zero-variance column keeps scale 1.
+            constant = var <= len(data) * eps * var + (len(data) * mean * eps) ** 2
+            scale = float(np.sqrt(var))
+            self.median[column], self.mean[column] = median, mean
+            self.scale[column] = 1.0 if constant or scale < 10 * eps else scale
         return self
 
     def transform_into(self, out: np.ndarray, values: np.ndarray, sex_index: np.ndarray, rows: np.ndarray) -> None:
         """Write the features of ``rows`` into ``out`` (shape ``(len(rows), width)``)."""
-        for column, pipeline in enumerate(self.numeric):
-            out[:, column] = pipeline.transform(values[rows, column:column + 1])[:, 0]
-        out[:, len(self.numeric):] = self.sex.transform(_sex_strings(sex_index[rows]))
-
-
-def _sex_strings(sex_index: np.ndarray) -> np.ndarray:
-    """The sex codes of ``sex_index`` as a one-column object array, the encoder's input."""
-    return np.asarray(SEX_CODES, dtype=object)[sex_index].reshape(-1, 1)
+        n = len(NUMERIC_FEATURES)
+        block = values[rows, :n].astype(np.float64)
+        block = np.where(np.isnan(block), self.median, block)
+        out[:, :n] = (block - self.mean) / self.scale
+        out[:, n:] = 0
+        codes = sex_index[rows]
+        known = (codes >= 0) & (codes < len(SEX_CODES))  # handle_unknown="ignore": all zeros
+        out[np.flatnonzero(known), n + codes[known].astype(np.intp)] = 1
 
 
 def split_rows(n_rows: int, seed: int) -> dict[str, np.ndarray]:
@@ -364,17 +438,16 @@ def write_transformed(fh, transform: FeatureTransform, values: np.ndarray, sex_i
     """Transform ``rows`` chunk by chunk and append them as headerless CSV (label first)."""
     offset = 1 if with_label else 0
     width = offset + transform.width
-    # Row-wise %-formatting of Python floats is ~3x faster than DataFrame.to_csv with
-    # float_format, and np.savetxt is slower still.
-    line_format = ",".join([_FLOAT_FORMAT] * width)
+    # One %-format over a whole chunk: ~2x faster than formatting row by row, ~3x faster than
+    # np.savetxt, and the same bytes.
+    line_format = ",".join([_FLOAT_FORMAT] * width) + "\n"
     for start in range(0, len(rows), _WRITE_CHUNK_ROWS):
         chunk_rows = rows[start:start + _WRITE_CHUNK_ROWS]
         block = np.empty((len(chunk_rows), width), dtype=np.float32)
         if with_label:
             block[:, 0] = values[chunk_rows, -1]
         transform.transform_into(block[:, offset:], values, sex_index, chunk_rows)
-        fh.write("\n".join(line_format % tuple(row) for row in block.tolist()))
-        fh.write("\n")
+        fh.write((line_format * len(chunk_rows)) % tuple(block.ravel().tolist()))
 
 
 # ----------------------------------------------------------------------------- hosts
@@ -425,6 +498,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-dir", default="/opt/ml/processing/batch")
     parser.add_argument("--resource-config", default="/opt/ml/config/resourceconfig.json")
     parser.add_argument("--seed", type=int, default=42, help="seed of the train/validation/test shuffle")
+    parser.add_argument("--input-distribution", choices=DISTRIBUTIONS, default="replicated",
+                        help="replicated: every host sees the whole input (FullyReplicated) and writes its "
+                             "share; sharded: each host sees only its objects (ShardedByS3Key) and writes "
+                             "all of them")
     return parser.parse_args(argv)
 
 
@@ -432,11 +509,20 @@ def run(args: argparse.Namespace, outputs: StagedOutputs) -> None:
     """Read, validate, split, fit, transform; stage every output file in ``outputs``."""
     started = time.perf_counter()
     host_rank, host_count, host = read_host_share(Path(args.resource_config))
+    sharded = args.input_distribution == "sharded"
     if host_count > 1:
-        log(f"host {host} ({host_rank + 1} of {host_count}) writes its share of each split")
+        log(f"host {host} ({host_rank + 1} of {host_count}) writes "
+            + ("every row of its input shard" if sharded else "its share of each split"))
 
     input_location = Path(args.input_dir)
-    files = list_csv_files(input_location, "input")
+    try:
+        files = list_csv_files(input_location, "input")
+    except BadInput as exc:
+        if sharded and host_count > 1:
+            # ShardedByS3Key hands out whole objects: more hosts than objects leaves one empty.
+            raise BadInput(f"{exc} (sharded input: this host got no object; "
+                           f"give at least {host_count} objects, one per host)") from None
+        raise
     values, sex_index = read_abalone_csvs(files, labelled=True)
     n_rows = len(values)
     log(f"read {n_rows:,} rows from {len(files)} file(s) in {time.perf_counter() - started:.1f}s")
@@ -462,7 +548,8 @@ def run(args: argparse.Namespace, outputs: StagedOutputs) -> None:
 
     targets = {"train": Path(args.train_dir), "validation": Path(args.validation_dir), "test": Path(args.test_dir)}
     for name, rows in splits.items():
-        share = np.array_split(rows, host_count)[host_rank]
+        # Sharded: this host's rows are its own; replicated: every host holds all rows.
+        share = rows if sharded else np.array_split(rows, host_count)[host_rank]
         write_started = time.perf_counter()
         path = targets[name] / output_name(name, host, host_count)
         with outputs.open(path) as fh:
@@ -472,6 +559,8 @@ def run(args: argparse.Namespace, outputs: StagedOutputs) -> None:
 
     if batch is not None:
         batch_values, batch_sex = batch
+        # The batch input is FullyReplicated in either mode (it is small and scored once): each
+        # host writes its contiguous share, transformed with the transform this host fitted.
         share = np.array_split(np.arange(len(batch_values)), host_count)[host_rank]
         path = Path(args.batch_dir) / output_name("batch", host, host_count)
         with outputs.open(path) as fh:

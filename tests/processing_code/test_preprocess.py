@@ -391,3 +391,133 @@ def test_runs_as_a_standalone_script(preprocess, tmp_path, make_lines, write_csv
     assert ok.returncode == 0, ok.stderr
     assert "split train=7 validation=1 test=2" in ok.stdout
     assert [p.name for p in list_files(out)] == ["test.csv", "train.csv", "validation.csv"]
+
+
+# ----------------------------------------------------------------------------- numpy transform and parser
+
+
+def test_feature_transform_matches_sklearn_on_constant_empty_columns_and_unknown_sex(preprocess):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(25, 7)).astype(np.float32)
+    values[:, 2] = 0.3  # constant: scale 1
+    values[:, 5] = np.nan  # all missing: imputed 0
+    values[rng.random((25, 7)) < 0.15] = np.nan
+    sex_index = rng.integers(0, 3, 25).astype(np.int8)
+    rows = np.arange(20)
+    ours = preprocess.FeatureTransform().fit(values, sex_index, rows)
+    sex_index[[21, 23]] = -1  # unknown at transform time: all-zero one-hot
+    out = np.empty((25, ours.width), dtype=np.float32)
+    ours.transform_into(out, values, sex_index, np.arange(25))
+
+    sex = np.array(["F", "I", "M", "X"], dtype=object)[sex_index].reshape(-1, 1)
+    reference = ColumnTransformer([
+        ("numeric", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                              ("scale", StandardScaler())]), list(range(7))),
+        ("sex", OneHotEncoder(categories=[["F", "I", "M"]], handle_unknown="ignore", sparse_output=False), [7]),
+    ])
+    frame = np.concatenate([values.astype(object), sex], axis=1)
+    reference.fit(frame[:20])
+    assert np.allclose(out, reference.transform(frame).astype(np.float64), atol=1e-5)
+    assert (out[[21, 23], 7:] == 0).all()
+
+
+def test_fast_and_line_by_line_parsers_agree(preprocess, tmp_path):
+    lines = ["M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15",
+             "F, 0.53 ,NA,0.135,,0.2565,1e-3,-0.21,7",
+             "I,0.33,0.255,nan,0.205,N/A,0.0395,+0.055,9"]
+    block = ("\r\n".join(lines) + "\r\n").encode()
+    fast = preprocess._parse_fast(block, 9)
+    assert fast is not None
+    slow = preprocess._parse_slow(tmp_path / "x.csv", block, 1, preprocess.LABELLED_COLUMNS, None)
+    assert np.array_equal(fast[0], slow[0], equal_nan=True)
+    assert np.array_equal(fast[1], slow[1]) and list(fast[1]) == [2, 0, 1]
+
+
+@pytest.mark.parametrize("line", ["M,1,2,3,4,5,6,7", "M,1,2,3,4,5,6,7,8,9,10", "X,1,2,3,4,5,6,7,8", "",
+                                  'M,"1",2,3,4,5,6,7,8', "MM,1,2,3,4,5,6,7,8", "M,0x1,2,3,4,5,6,7,8"])
+def test_fast_parser_leaves_unusual_blocks_to_the_line_by_line_path(preprocess, line):
+    block = ("M,1,2,3,4,5,6,7,8\n" + line + "\nF,1,2,3,4,5,6,7,8\n").encode()
+    assert preprocess._parse_fast(block, 9) is None
+
+
+def test_errors_name_the_file_line_across_many_read_blocks(preprocess, dirs, make_lines, write_csv, header,
+                                                           monkeypatch, capsys):
+    monkeypatch.setattr(preprocess, "_READ_BLOCK_BYTES", 100)  # a block every two lines or so
+    lines = make_lines(60)
+    lines[47] = lines[47].replace("0.", "o.", 1)
+    lines.insert(10, "")
+    source = write_csv(dirs["input"] / "a.csv", lines, header=header)
+    assert preprocess.main(argv(dirs, input_dir=source)) == 2
+    assert "a.csv row 50 column 'length': not a number: 'o." in capsys.readouterr().err
+
+
+def test_many_small_blocks_give_the_same_output_as_one(preprocess, tmp_path, make_lines, write_csv, monkeypatch):
+    lines = make_lines(80)
+    fields = lines[5].split(",")
+    fields[3] = "NA"  # a missing cell: that block takes the NA-normalising fast path
+    lines[5] = ",".join(fields)
+    source = write_csv(tmp_path / "a.csv", lines)
+    outputs = []
+    for name, block_bytes in (("one", 1 << 20), ("many", 90)):
+        monkeypatch.setattr(preprocess, "_READ_BLOCK_BYTES", block_bytes)
+        run_dirs = {"input": source, "batch_input": tmp_path / "none", "out": tmp_path / name,
+                    "resource_config": tmp_path / "none.json"}
+        assert preprocess.main(argv(run_dirs)) == 0
+        outputs.append([(tmp_path / name / d / f"{d}.csv").read_bytes() for d in ("train", "validation", "test")])
+    assert outputs[0] == outputs[1]
+
+
+def test_does_not_import_pandas_or_sklearn(preprocess, tmp_path, make_lines, write_csv):
+    source = write_csv(tmp_path / "a.csv", make_lines(10))
+    code = ("import runpy, sys; sys.argv = sys.argv[1:]\n"
+            "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'sklearn', 'scipy', 'pyarrow'}))")
+    done = subprocess.run([sys.executable, "-c", code, preprocess.__file__, "--input-dir", str(source),
+                           "--batch-input-dir", str(tmp_path / "nb"), "--train-dir", str(tmp_path / "o" / "train"),
+                           "--validation-dir", str(tmp_path / "o" / "v"), "--test-dir", str(tmp_path / "o" / "t"),
+                           "--resource-config", str(tmp_path / "nrc")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ----------------------------------------------------------------------------- sharded input
+
+
+def test_sharded_hosts_each_process_all_of_their_own_files(preprocess, tmp_path, make_lines, write_csv):
+    shards = {"algo-1": make_lines(30, seed=1), "algo-2": make_lines(23, seed=2)}
+    for host, lines in shards.items():
+        write_csv(tmp_path / host / "input" / "part.csv", lines)
+        config = tmp_path / f"{host}.json"
+        config.write_text(json.dumps({"current_host": host, "hosts": ["algo-1", "algo-2"]}))
+        host_dirs = {"input": tmp_path / host / "input", "batch_input": tmp_path / "none", "out": tmp_path / "multi",
+                     "resource_config": config}
+        assert preprocess.main(argv(host_dirs, input_distribution="sharded")) == 0
+        # The same rows through a single-host run: same split, same transform, same bytes.
+        alone = dict(host_dirs, out=tmp_path / f"alone-{host}", resource_config=tmp_path / "none.json")
+        assert preprocess.main(argv(alone)) == 0
+        for name in ("train", "validation", "test"):
+            ours = (tmp_path / "multi" / name / f"{name}-{host}.csv").read_bytes()
+            assert ours == (tmp_path / f"alone-{host}" / name / f"{name}.csv").read_bytes()
+    rows = sum(len(read_output(p)) for p in (tmp_path / "multi").rglob("*.csv"))
+    assert rows == 30 + 23
+
+
+def test_sharded_host_without_objects_says_so(preprocess, dirs, list_files, capsys):
+    dirs["resource_config"].write_text(json.dumps({"current_host": "algo-3", "hosts": ["algo-1", "algo-2", "algo-3"]}))
+    assert preprocess.main(argv(dirs, input_distribution="sharded")) == 2
+    assert capsys.readouterr().err == (
+        f"preprocess: input {dirs['input']} does not exist (sharded input: this host got no object; "
+        "give at least 3 objects, one per host)\n")
+    assert list_files(dirs["out"]) == []
+
+
+def test_unknown_input_distribution_is_a_usage_error(preprocess, dirs):
+    with pytest.raises(SystemExit) as exc:
+        preprocess.main(argv(dirs, input_distribution="scattered"))
+    assert exc.value.code == 2
