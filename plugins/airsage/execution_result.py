@@ -5,6 +5,10 @@
     {"backend", "pipeline_name", "execution_arn", "execution_id", "display_name", "status",
      "console_url", "region", "parameters", "failure_reason", "failed_steps",
      "quality_gate_failed", "model_package_arn", "property_files", "report_location"}
+
+``property_files`` holds the parsed PropertyFiles when the backend hands them over (the local
+runner does); ``report_location`` stays None here: read_metrics locates the evaluation
+report and returns it as its own ``report_uri``/``report_location``.
 """
 
 from __future__ import annotations

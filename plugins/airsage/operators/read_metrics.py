@@ -90,8 +90,6 @@ class ReadPropertyFileOperator(AwsPipelineMixin, BaseOperator):
     def _locate(self, store) -> str:
         from airsage.property_files import join_uri, property_file_location, resolve_uri
 
-        if self.execution.get("report_location", "") and str(self.execution["report_location"]).startswith("s3://"):
-            return self.execution["report_location"]
         arn = self.execution["execution_arn"]
         if self.backend == "sagemaker":
             definition = self.hook.definition_for_execution(arn)

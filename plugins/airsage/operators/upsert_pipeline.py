@@ -46,8 +46,12 @@ class UpsertPipelineOperator(AwsPipelineMixin, BaseOperator):
         from airsage.pipeline_source import definition_sha256, load_source
         from sm_pipeline.errors import InvalidInput
 
+        overrides = dict(self.config_overrides)
+        if self.backend == "sagemaker" and not overrides.get("region"):
+            # image URIs in the definition are per region: build for the region we deploy to
+            overrides["region"] = self.resolved_region
         try:
-            src = load_source(self.source)(dict(self.config_overrides))
+            src = load_source(self.source)(overrides)
         except InvalidInput as err:
             # a bad config does not get better on retry
             raise AirflowFailException(f"pipeline configuration: {err}") from None

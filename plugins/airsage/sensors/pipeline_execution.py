@@ -64,6 +64,8 @@ class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
                 region_name=self.region_name,
             ),
             method_name="execute_complete",
+            # the sensor's timeout also bounds the deferral, not only poke mode
+            timeout=timedelta(seconds=float(self.timeout)) if self.timeout else None,
         )
 
     def execute_complete(self, context, event: dict[str, Any] | None = None) -> dict[str, Any]:
