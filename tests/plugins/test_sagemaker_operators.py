@@ -282,3 +282,37 @@ def test_report_and_alert_land_in_s3_under_the_date(deployed, make_context, s3_c
     with pytest.raises(AirflowFailException, match="not this run's ds=2026-11-01"):
         PublishReportOperator(task_id="publish_report", metrics=metrics, threshold="6.0",
                               report_prefix=prefix.replace("11-01", "11-02"), backend="sagemaker").execute(make_context())
+
+
+def test_read_metrics_prefers_the_steps_processing_job_output(deployed, make_context, s3_client, sm_client,
+                                                              monkeypatch):
+    # where SageMaker lists the steps, the report is wherever the step's processing job wrote it
+    # (for a cached step: the source job), not where this execution's definition would put it
+    result, _ = start(make_context)
+    job = sm_client.create_processing_job(
+        ProcessingJobName="pipelines-abc-EvaluateAbalone-123", RoleArn="arn:aws:iam::123456789012:role/r",
+        AppSpecification={"ImageUri": "sklearn"},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
+                                               "VolumeSizeInGB": 30}},
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "evaluation", "S3Output": {
+            "S3Uri": f"s3://{BUCKET}/elsewhere/evaluation", "LocalPath": "/opt/ml/processing/evaluation",
+            "S3UploadMode": "EndOfJob"}}]},
+    )
+    monkeypatch.setattr(SageMakerPipelineHook, "execution_steps", lambda self, arn: [
+        {"StepName": "EvaluateAbalone", "StepStatus": "Succeeded",
+         "Metadata": {"ProcessingJob": {"Arn": job["ProcessingJobArn"]}}},
+    ])
+    s3_client.put_object(Bucket=BUCKET, Key="elsewhere/evaluation/evaluation.json",
+                         Body=json.dumps({"regression_metrics": {"mse": {"value": 3.5}}}).encode())
+    metrics = read_metrics(result).execute(make_context())
+    assert (metrics["value"], metrics["report_uri"]) == (3.5, f"s3://{BUCKET}/elsewhere/evaluation/evaluation.json")
+
+
+def test_wait_records_the_registered_model_package(deployed, make_context, monkeypatch):
+    result, _ = start(make_context)
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/airsage-abalone/7"
+    monkeypatch.setattr(SageMakerPipelineHook, "execution_steps", lambda self, arn: [
+        {"StepName": "RegisterAbaloneModel-RegisterModel", "StepStatus": "Succeeded",
+         "Metadata": {"RegisterModel": {"Arn": package}}},
+    ])
+    assert wait(result).execute(make_context())["model_package_arn"] == package
