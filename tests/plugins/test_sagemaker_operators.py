@@ -128,8 +128,11 @@ def wait(execution, **kwargs):
 
 def test_wait_returns_the_succeeded_result(deployed, make_context):
     result, _ = start(make_context)
-    done = wait(result).execute(make_context())
+    ctx = make_context()
+    done = wait(result).execute(ctx)
     assert done["status"] == "Succeeded" and done["execution_arn"] == result["execution_arn"]
+    link = ctx["ti"].xcoms[SageMakerPipelineExecutionLink.key]
+    assert SageMakerPipelineExecutionLink().format_link(**link) == result["console_url"]
 
 
 STEPS = [

@@ -47,6 +47,12 @@ class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
         self.max_attempts = max_attempts
 
     def execute(self, context) -> Any:
+        # the extra link reads this task's own XCom, so the sensor persists it too
+        SageMakerPipelineExecutionLink.persist(
+            context=context, operator=self, region_name=self.execution.get("region") or self.resolved_region,
+            aws_partition=self.hook.conn_partition, pipeline_name=self.execution["pipeline_name"],
+            execution_id=self.execution["execution_id"],
+        )
         if not self.deferrable:
             return super().execute(context)
         # one describe first: a finished execution (a re-attach, or moto) needs no deferral
