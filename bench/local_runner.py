@@ -9,9 +9,9 @@ Figures (the last stdout line is JSON with --json; progress goes to stderr):
 - cache_ratio: a fully cached re-run ÷ the cold run. Goal ≤ 0.15.
 - scale_peak_rss_ratio: peak RSS of a run-local run on ``--rows`` synthetic rows ÷ the input CSV's size,
   where the run's peak is the max over the runner process and its children (each process's
-  ru_maxrss, from wait4 on the runner: Linux reports the max over it and its waited-for
-  descendants). Goal ≤ 2.5. ``scale_peak_rss_tree_ratio`` is the stricter sum over the live
-  process tree (runner + running step), sampled every 50 ms.
+  ru_maxrss: getrusage(RUSAGE_CHILDREN) in a small wrapper process). Goal ≤ 2.5.
+  ``scale_peak_rss_tree_ratio`` is the stricter sum over the live process tree (runner + running
+  step, without the wrapper), sampled every 50 ms.
 - parallel_speedup: the preprocessing step on ``--rows`` rows with InstanceCount 1 ÷ with 2. The step
   is the real definition's PreprocessAbalone with its InputData input switched to
   ``S3DataDistributionType: ShardedByS3Key`` over ``--parts`` objects under an input prefix and
@@ -146,13 +146,13 @@ def measure_overhead_and_cache(definition: dict, work: Path, repeats: int) -> di
     }
 
 
-def tree_rss(pid: int) -> tuple[int, str]:
-    """Summed RSS of a process and its descendants, and the largest one's command."""
+def tree_rss(pid: int, include_root: bool = True) -> tuple[int, str]:
+    """Summed RSS of a process (unless not ``include_root``) and its descendants, and the largest one's command."""
     import psutil
 
     try:
         parent = psutil.Process(pid)
-        processes = [parent, *parent.children(recursive=True)]
+        processes = [*([parent] if include_root else []), *parent.children(recursive=True)]
     except psutil.Error:
         return 0, ""
     total, largest, command = 0, 0, ""
@@ -178,36 +178,37 @@ def measure_scale(definition: dict, work: Path, rows: int) -> dict:
     definition_file = work / "definition.json"
     definition_file.write_text(json.dumps(definition))
     started = time.perf_counter()
-    out_file, err_file = work / "scale.out", work / "scale.err"
-    with open(out_file, "w") as out_fh, open(err_file, "w") as err_fh:
-        process = subprocess.Popen([sys.executable, "-m", "sm_pipeline", "run-local",
-                                    "--definition", str(definition_file), "--root", str(root), "--no-cache",
-                                    "--pipeline-name", "bench-scale"],
-                                   cwd=REPO_ROOT, stdout=out_fh, stderr=err_fh, text=True)
+    # A fresh, small parent whose getrusage(RUSAGE_CHILDREN) ru_maxrss is the max over the runner and
+    # every descendant it waited for. Not the runner itself: Linux carries the peak RSS of the
+    # process that forked it across exec, and this one has the SDK loaded (~340 MB).
+    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "sys.stderr.write(r.stderr); sys.stdout.write(r.stdout); "
+               "sys.stdout.write('\\nMAXRSS %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+    process = subprocess.Popen([sys.executable, "-c", wrapper, sys.executable, "-m", "sm_pipeline", "run-local",
+                                "--definition", str(definition_file), "--root", str(root), "--no-cache",
+                                "--pipeline-name", "bench-scale"],
+                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, peak_command = 0, ""
     stop = threading.Event()
 
     def sample() -> None:
         nonlocal peak, peak_command
         while not stop.is_set():
-            total, largest = tree_rss(process.pid)
+            total, largest = tree_rss(process.pid, include_root=False)  # the runner's tree, not the wrapper
             if total > peak:
                 peak, peak_command = total, largest
             stop.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    # wait4 rather than Popen.wait: its rusage is the max RSS over the runner and every descendant
-    # it waited for (Linux reports RUSAGE_BOTH for the reaped child), with no wrapper process.
-    _, wait_status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(wait_status)
+    out, err = process.communicate()
     stop.set()
     sampler.join()
     elapsed = time.perf_counter() - started
-    out, err = out_file.read_text(), err_file.read_text()
     if process.returncode != 0:
         raise SystemExit(f"scale run failed ({process.returncode}): {err[-2000:]}")
-    max_process = usage.ru_maxrss * 1024  # KiB on Linux
+    out, _, maxrss = out.rpartition("\nMAXRSS ")
+    max_process = int(maxrss) * 1024  # KiB on Linux
     size = input_csv.stat().st_size
     progress(f"scale: {rows:,} rows ({size / 1e6:.1f} MB) in {elapsed:.1f}s, largest process {max_process / 1e6:.1f} MB, "
              f"tree peak {peak / 1e6:.1f} MB ({peak_command})")

@@ -23,7 +23,7 @@ from pathlib import Path
 _CONTAINER_ONLY = {"num_round", "silent", "csv_weights", "save_model_on_termination", "early_stopping_rounds",
                    "_kfold", "_num_cv_round", "_tuning_objective_metric", "use_dask_gpu_training"}
 _OBJECTIVE_ALIASES = {"reg:linear": "reg:squarederror"}
-_BLOCK_BYTES = 1 << 21  # ~25k rows of 11 columns per parse
+_BLOCK_BYTES = 1 << 19  # ~6k rows of 11 columns per parse: small temporaries
 
 
 def typed_hyperparameters(raw: dict[str, str]) -> dict:
