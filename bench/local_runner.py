@@ -275,7 +275,7 @@ def measure_parallel(definition: dict, work: Path, input_csv: Path, batch_csv: P
     times = {1: float("inf"), 2: float("inf")}
     # Best of alternating rounds: the 2 cores are shared, and a busy neighbour hurts the
     # 2-host run most.
-    for attempt in range(repeats):
+    for _round in range(repeats):
         for count in (1, 2):
             elapsed, _ = timed_run(sharded, root, parameters={"ProcessingInstanceCount": count},
                                    pipeline_name=f"bench-parallel-{count}", use_cache=False)

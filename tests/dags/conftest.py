@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # Airflow appends the DAG bundle (dags/) to sys.path when it parses or runs DAG files; the
 # tests import the DAG file the same way. tests/plugins holds shared test helpers.
-for _path in (REPO / "dags", REPO / "tests" / "plugins"):
+for _path in (REPO / "dags", REPO / "tests" / "plugins", Path(__file__).parent):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
@@ -57,3 +57,35 @@ def aws_default(aws_endpoint, monkeypatch):
         "extra": {"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
     }))
     return aws_endpoint
+
+
+@pytest.fixture
+def emulated_aws(aws_default, monkeypatch):
+    """moto with the bucket, and an EvaluateAbalone stand-in hooked to StartPipelineExecution.
+
+    moto marks every execution Succeeded at once and runs no step, so this plays the
+    EvaluateAbalone step: when an execution starts, it writes evaluation.json and
+    predictions.csv where CONTRACTS.md says that step's output goes.
+    """
+    import boto3
+    from conftest_sagemaker import BUCKET, MSE, PREFIX
+
+    from airsage.hooks.sagemaker_pipeline import SageMakerPipelineHook
+
+    s3 = boto3.client("s3", endpoint_url=aws_default, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    started = []
+    real_start = SageMakerPipelineHook.start_execution
+
+    def start_and_evaluate(self, *args):
+        arn = real_start(self, *args)
+        started.append(arn)
+        base = f"{PREFIX}/executions/{arn.rsplit('/', 1)[-1]}/EvaluateAbalone/evaluation"
+        report = {"regression_metrics": {"mse": {"value": MSE, "standard_deviation": 1.0}}}
+        s3.put_object(Bucket=BUCKET, Key=f"{base}/evaluation.json", Body=json.dumps(report).encode())
+        s3.put_object(Bucket=BUCKET, Key=f"{base}/predictions.csv", Body=b"actual,predicted\n9,8.5\n11,12\n7,7\n")
+        return arn
+
+    monkeypatch.setattr(SageMakerPipelineHook, "start_execution", start_and_evaluate)
+    return {"s3": s3, "started": started,
+            "sm": boto3.client("sagemaker", endpoint_url=aws_default, region_name="us-east-1")}

@@ -11,37 +11,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-
-from airsage.hooks.sagemaker_pipeline import SageMakerPipelineHook
+from conftest_sagemaker import BUCKET, MSE, PREFIX
 
 pytestmark = pytest.mark.slow
-
-BUCKET, PREFIX = "airsage-artifacts", "abalone"
-MSE = 4.75
-
-
-@pytest.fixture
-def emulated_aws(aws_default, monkeypatch):
-    """moto with the bucket, and an EvaluateAbalone stand-in hooked to StartPipelineExecution."""
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=aws_default, region_name="us-east-1")
-    s3.create_bucket(Bucket=BUCKET)
-    started = []
-    real_start = SageMakerPipelineHook.start_execution
-
-    def start_and_evaluate(self, *args):
-        arn = real_start(self, *args)
-        started.append(arn)
-        base = f"{PREFIX}/executions/{arn.rsplit('/', 1)[-1]}/EvaluateAbalone/evaluation"
-        report = {"regression_metrics": {"mse": {"value": MSE, "standard_deviation": 1.0}}}
-        s3.put_object(Bucket=BUCKET, Key=f"{base}/evaluation.json", Body=json.dumps(report).encode())
-        s3.put_object(Bucket=BUCKET, Key=f"{base}/predictions.csv", Body=b"actual,predicted\n9,8.5\n11,12\n7,7\n")
-        return arn
-
-    monkeypatch.setattr(SageMakerPipelineHook, "start_execution", start_and_evaluate)
-    return {"s3": s3, "started": started,
-            "sm": boto3.client("sagemaker", endpoint_url=aws_default, region_name="us-east-1")}
 
 
 def states(dag_run):
