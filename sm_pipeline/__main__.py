@@ -7,7 +7,6 @@ as one line.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
