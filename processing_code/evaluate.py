@@ -103,7 +103,7 @@ def load_booster(data: bytes, archive: Path) -> xgb.Booster:
     try:
         # The archive is this pipeline's own training output, so unpickling it is trusted;
         # old SageMaker XGBoost images save the model only this way.
-        loaded = pickle.loads(data)  # noqa: S301
+        loaded = pickle.loads(data)  # noqa: S301 - own training output (see above)
     except Exception:  # noqa: BLE001 - any unpickling failure means "not a model"
         loaded = None
     if isinstance(loaded, xgb.XGBModel):

@@ -42,7 +42,7 @@ class JobProcesses:
         with open(stdout_log, "ab") as out, open(stderr_log, "ab") as err:
             # A session of its own: the terminal's Ctrl-C reaches only the runner, which then stops
             # the job deliberately (and knows it did), instead of racing the job's own traceback.
-            process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,  # noqa: S603
+            process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,  # noqa: S603 - the step's entrypoint, no shell
                                        stdin=subprocess.DEVNULL, start_new_session=True)
             with self._lock:
                 self._live.add(process)
