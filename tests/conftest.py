@@ -52,6 +52,28 @@ for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_FU
 (_SESSION_TMP / "airflow").mkdir(parents=True, exist_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def fail_on_any_blocked_connection(request, monkeypatch):
+    """Fail the test if anything tried a non-loopback connection, even if the code swallowed the error.
+
+    pytest-socket raises at the attempt, but library code (the SageMaker SDK's telemetry, for
+    one) catches broad exceptions; the attempt is recorded here and reported at teardown.
+    """
+    import pytest_socket
+
+    attempts: list[str] = []
+    original_init = pytest_socket.SocketConnectBlockedError.__init__
+
+    def recording_init(self, allowed, host, *args, **kwargs):
+        attempts.append(str(host))
+        original_init(self, allowed, host, *args, **kwargs)
+
+    monkeypatch.setattr(pytest_socket.SocketConnectBlockedError, "__init__", recording_init)
+    yield
+    if attempts and request.node.get_closest_marker("expects_blocked_connection") is None:
+        pytest.fail(f"code under test tried to connect to non-loopback address(es): {sorted(set(attempts))}")
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     """A moto server on 127.0.0.1 (emulated AWS) for the whole session; yields its endpoint URL."""
