@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airsage.operators.report_outcome import ReportOutcomeOperator
 
 
-class OnCallAlertOperator(BaseOperator):
+class OnCallAlertOperator(ReportOutcomeOperator):
     """Log an ERROR line and write ``ALERT.json`` (metric, threshold, execution link).
 
     The task itself succeeds: the alert is the outcome. Hook a notifier (Slack, PagerDuty)
     to this task's ``on_success_callback`` to page someone.
 
-    :param metrics: read_metrics' XCom dict.
-    :param report_prefix: ``s3://{bucket}/{prefix}/reports/ds=YYYY-MM-DD`` (templated).
+    Parameters: see :class:`ReportOutcomeOperator`.
     """
 
-    template_fields: Sequence[str] = ("metrics", "threshold", "report_prefix", "backend", "aws_conn_id", "local_root")
     ui_color = "#fde8e8"
-
-    def __init__(self, *, metrics: dict | Any, threshold: Any, report_prefix: str, backend: str,
-                 aws_conn_id: str | None = "aws_default", local_root: str | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.metrics = metrics
-        self.threshold = threshold
-        self.report_prefix = report_prefix
-        self.backend = backend
-        self.aws_conn_id = aws_conn_id
-        self.local_root = local_root
 
     def execute(self, context) -> dict[str, Any]:
         from airsage.hooks.artifact_store import ArtifactStore

@@ -6,11 +6,11 @@ import csv
 import html
 import io
 import json
-from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
+
+from airsage.operators.report_outcome import ReportOutcomeOperator
 
 REPORT_FILES = ("report.html", "metrics.json", "predicted_vs_actual.png", "residual_histogram.png")
 
@@ -93,28 +93,16 @@ def render_html(*, ds: str, metrics: dict, threshold: float, value: float, metri
 """
 
 
-class PublishReportOperator(BaseOperator):
+class PublishReportOperator(ReportOutcomeOperator):
     """Write ``report.html``, ``metrics.json`` and two PNGs under ``reports/ds=YYYY-MM-DD/``.
 
     Plots come from ``predictions.csv`` beside the evaluation report. Objects whose bytes
     are unchanged are not rewritten. Nothing from the connection goes into the report.
 
-    :param metrics: read_metrics' XCom dict.
-    :param report_prefix: ``s3://{bucket}/{prefix}/reports/ds=YYYY-MM-DD`` (templated).
+    Parameters: see :class:`ReportOutcomeOperator`.
     """
 
-    template_fields: Sequence[str] = ("metrics", "threshold", "report_prefix", "backend", "aws_conn_id", "local_root")
     ui_color = "#e8fdf0"
-
-    def __init__(self, *, metrics: dict | Any, threshold: Any, report_prefix: str, backend: str,
-                 aws_conn_id: str | None = "aws_default", local_root: str | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.metrics = metrics
-        self.threshold = threshold
-        self.report_prefix = report_prefix
-        self.backend = backend
-        self.aws_conn_id = aws_conn_id
-        self.local_root = local_root
 
     def execute(self, context) -> dict[str, Any]:
         from airsage.hooks.artifact_store import ArtifactNotFound, ArtifactStore
