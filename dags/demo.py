@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -102,24 +103,79 @@ def run_demo(ds: str, threshold: float | None, home: Path, root: Path) -> int:
     return 0
 
 
-def run_ui(home: Path, root: Path) -> int:
-    """``airflow standalone`` until Ctrl-C, which it handles cleanly (SIGINT only)."""
+class _ProcessTree:
+    """Every process ever seen below a root pid, so none outlives the stop.
+
+    ``airflow standalone``'s components start workers and log servers of their own, and some
+    of those are re-parented to init when their parent exits; a snapshot taken while they are
+    alive is the only way to find them afterwards.
+    """
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self._psutil = psutil
+        self.seen: dict[int, psutil.Process] = {}
+        self._root = psutil.Process(pid)
+        self.refresh()
+
+    def refresh(self) -> None:
+        try:
+            for proc in [self._root, *self._root.children(recursive=True)]:
+                self.seen.setdefault(proc.pid, proc)
+        except self._psutil.NoSuchProcess:
+            pass
+
+    def stop_survivors(self, grace: float = 10.0) -> int:
+        """SIGTERM what is still running, SIGKILL what ignores it; returns how many were left."""
+        alive = [p for p in self.seen.values() if p.is_running()]
+        for proc in alive:
+            try:
+                proc.terminate()
+            except self._psutil.NoSuchProcess:
+                pass
+        _, stubborn = self._psutil.wait_procs(alive, timeout=grace)
+        for proc in stubborn:
+            try:
+                proc.kill()
+            except self._psutil.NoSuchProcess:
+                pass
+        return len(alive)
+
+
+def run_ui(home: Path, root: Path, shutdown_grace: float = 30.0) -> int:
+    """``airflow standalone`` until Ctrl-C or SIGTERM; then stop it and everything it started."""
+    import threading
+
     env = airflow_env(home, root)
     ensure_db(home, env)
     print("airsage demo: starting Airflow on http://localhost:8080 (Ctrl-C stops it)", flush=True)
     print(f"              the admin password is written to {home / 'simple_auth_manager_passwords.json.generated'}",
           flush=True)
+    stop = threading.Event()
+    # Installed explicitly: a shell starting us in the background leaves SIGINT ignored, and
+    # Python would then keep ignoring it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    # A session of its own: the terminal's Ctrl-C reaches only us, and we stop standalone the
+    # one way it shuts down cleanly (SIGINT), then make sure nothing it started survives.
     process = subprocess.Popen(airflow("standalone"), env=env, start_new_session=True)  # noqa: S603 - fixed argv
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        # the terminal's Ctrl-C went to our group only; forward exactly SIGINT to standalone's
+    tree = _ProcessTree(process.pid)
+    while process.poll() is None and not stop.is_set():
+        tree.refresh()
+        stop.wait(1.0)
+    if process.poll() is None:
+        print("airsage demo: stopping Airflow ...", flush=True)
+        tree.refresh()
         os.killpg(process.pid, signal.SIGINT)
-        try:
-            return process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGTERM)
-            return process.wait()
+        deadline = time.monotonic() + shutdown_grace
+        while process.poll() is None and time.monotonic() < deadline:
+            tree.refresh()
+            time.sleep(0.5)
+    left = tree.stop_survivors()
+    if left:
+        print(f"airsage demo: stopped {left} Airflow process(es) that outlived standalone", flush=True)
+    return 0 if stop.is_set() else (process.returncode or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
