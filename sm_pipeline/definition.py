@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sm_pipeline.code_staging import code_objects
@@ -75,10 +76,22 @@ def pipeline_tags(config: PipelineConfig) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(config.tags.items())]
 
 
+_EMPTY_SDK_CONFIG = Path(__file__).with_name("sdk_defaults.yaml")
+_SDK_CONFIG_OVERRIDES = (
+    "SAGEMAKER_ADMIN_CONFIG_OVERRIDE", "SAGEMAKER_USER_CONFIG_OVERRIDE",            # sagemaker.core.config
+    "SAGEMAKER_CORE_ADMIN_CONFIG_OVERRIDE", "SAGEMAKER_CORE_USER_CONFIG_OVERRIDE",  # resource defaults
+)
+
+
 def _sdk_environment(config: PipelineConfig) -> None:
     # ModelTrainer/ModelBuilder call IAM to validate the role unless told not to; the role
     # ARN is already validated by the config. setdefault: a caller's explicit choice wins.
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+    # The SDK merges admin/user config files (/etc/xdg/sagemaker, ~/.config/sagemaker) into
+    # what it builds; pinning every lookup to an empty packaged file keeps the definition a
+    # function of airsage's config alone (deterministic across machines).
+    for variable in _SDK_CONFIG_OVERRIDES:
+        os.environ[variable] = str(_EMPTY_SDK_CONFIG)
     # Importing sagemaker.mlops builds boto3 clients at module level and fails without a region.
     if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
         os.environ["AWS_DEFAULT_REGION"] = config.region
@@ -464,11 +477,16 @@ def _quiet_sdk():
     levels = [(logger, logger.level) for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
+    # Modules imported lazily during the build create loggers with levels of their own
+    # ("Model has been created: 'model-…'"); only a global threshold reaches those.
+    disabled_before = logging.root.manager.disable
+    logging.disable(max(disabled_before, logging.WARNING))
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Running within a PipelineSession")
             yield
     finally:
+        logging.disable(disabled_before)
         for logger, level in levels:
             logger.setLevel(level)
 

@@ -379,19 +379,28 @@ def test_definition_json_is_canonical(built, monkeypatch):
 
 
 def test_byte_identical_across_processes_via_cli(built, code_dir, tmp_path, repo_root):
-    """A second interpreter (other hash seed) writing through the CLI matches this process's build."""
+    """A second interpreter (other hash seed, a hostile SDK config on the machine) writing
+    through the CLI matches this process's build, and prints nothing but its own line."""
     import os
 
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps({"code_dir": str(code_dir)}))
     out_file = tmp_path / "definition.json"
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    # A schema-violating SageMaker SDK config where the SDK looks for the user's and the
+    # admin's files: the SDK's own loader raises on it, so reading it would fail the build.
+    hostile = tmp_path / "xdg" / "sagemaker" / "config.yaml"
+    hostile.parent.mkdir(parents=True)
+    hostile.write_text("SchemaVersion: '1.0'\nSageMaker:\n  Bogus: 1\n")
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+           "XDG_CONFIG_DIRS": str(tmp_path / "xdg"), "SAGEMAKER_USER_CONFIG_OVERRIDE": str(hostile),
+           "SAGEMAKER_CORE_USER_CONFIG_OVERRIDE": str(hostile)}
     proc = subprocess.run(
         [sys.executable, "-m", "sm_pipeline", "definition", "--config", str(config_file), "--output", str(out_file)],
         cwd=repo_root, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout == ""
+    assert proc.stderr == f"wrote {out_file}\n"
     in_process = json.dumps(built["defs"]["default"], sort_keys=True, indent=2, ensure_ascii=False) + "\n"
     assert out_file.read_bytes() == in_process.encode("utf-8")
 
