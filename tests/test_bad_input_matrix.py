@@ -168,9 +168,11 @@ def test_bad_input_definition_json(tmp_path, mutate, expected):
     definition = json.loads(REFERENCE.read_text())
     mutate(definition)
     assert expected in validate_definition(definition)
-    # the runner refuses the same definition before it writes anything
-    with pytest.raises(InvalidInput, match="definition|step|cycle"):
+    # the runner refuses the same definition, with the same line, before it writes anything
+    with pytest.raises(InvalidInput) as err:
         run_pipeline(definition, {}, root=tmp_path / "root")
+    assert str(err.value).startswith("invalid pipeline definition: ")
+    assert expected in str(err.value)
     assert files_under(tmp_path / "root") == []
 
 
