@@ -6,8 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.synced-$(shell sha256sum requirements.txt 2>/dev/null | cut -c1-16)
-export AIRFLOW_HOME ?= $(CURDIR)/.airflow
-AIRSAGE_ROOT ?= $(CURDIR)/.airsage
 
 .PHONY: setup test lint demo ui bench lock definition clean
 
@@ -40,9 +38,8 @@ bench: setup ## run the benchmarks (ratios, JSON on the last line of each)
 definition: setup ## print the SageMaker pipeline definition for the default config
 	@$(BIN)/python -m sm_pipeline definition
 
-lock: ## re-resolve requirements.in into the pinned lock requirements.txt
-	@command -v uv >/dev/null || $(PY) -m pip install -q "uv==$(UV_VERSION)"
-	uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 requirements.in -o requirements.txt
+lock: setup ## re-resolve requirements.in into the pinned lock requirements.txt (uv is in the lock)
+	$(BIN)/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 requirements.in -o requirements.txt
 
 clean:
 	rm -rf .airflow .airsage .pytest_cache
