@@ -44,9 +44,13 @@ class ArtifactStore:
 
     @staticmethod
     def _split(uri: str) -> tuple[str, str]:
-        if not uri.startswith("s3://") or "/" not in uri[5:] or uri.endswith("/"):
-            raise ValueError(f"not an s3://bucket/key object URI: {uri!r}")
-        bucket, key = uri[5:].split("/", 1)
+        # the same validation the local object root applies, so both backends reject alike
+        from sm_pipeline.errors import StorageError
+        from sm_pipeline.storage import parse_s3_uri
+
+        bucket, key = parse_s3_uri(uri)
+        if not key or key.endswith("/"):
+            raise StorageError(f"{uri!r}: not an s3://bucket/key object URI")
         return bucket, key
 
     def location(self, uri: str) -> str:

@@ -70,6 +70,7 @@ class StageInputOperator(BaseOperator):
 
     def execute(self, context) -> dict[str, Any]:
         from airsage.hooks.artifact_store import ArtifactNotFound, ArtifactStore
+        from sm_pipeline.errors import StorageError
 
         ds = context["ds"]
         for uri in (self.input_uri, self.batch_uri):
@@ -85,7 +86,8 @@ class StageInputOperator(BaseOperator):
                     raise ArtifactNotFound(f"{self.source} does not exist or is not a file")
                 data = path.read_bytes()
             batch, rows = batch_rows(data, self.source)
-        except (ArtifactNotFound, ValueError) as err:
+        except (ArtifactNotFound, StorageError, ValueError) as err:
+            # a bad source URI or file does not get better on retry, on either backend
             raise AirflowFailException(f"source data for ds={ds}: {err}") from None
 
         wrote_input = store.put_if_changed(self.input_uri, data, "text/csv")
