@@ -7,7 +7,6 @@ SageMaker backend reads and writes real S3 (or the moto server), the local backe
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 from pathlib import Path
 
@@ -93,9 +92,11 @@ class ArtifactStore:
 
         Keeps re-runs from touching objects (mtime, S3 versions, event notifications).
         """
-        if self.exists(uri):
-            current = hashlib.sha256(self.read_bytes(uri)).hexdigest()
-            if current == hashlib.sha256(data).hexdigest():
+        # one GET, not HEAD + GET; the bytes are compared as they are
+        try:
+            if self.read_bytes(uri) == data:
                 return False
+        except ArtifactNotFound:
+            pass
         self.put_bytes(uri, data, content_type)
         return True
