@@ -49,6 +49,15 @@ def model_package_arn(steps: list[dict] | None) -> str | None:
     return None
 
 
+def failed_steps(steps: list[dict] | None) -> list[dict]:
+    """``{"name", "status", "reason"}`` of the Failed/Stopped ListPipelineExecutionSteps items."""
+    return [
+        {"name": s.get("StepName", "?"), "status": s.get("StepStatus"), "reason": s.get("FailureReason", "")}
+        for s in steps or []
+        if s.get("StepStatus") in ("Failed", "Stopped")
+    ]
+
+
 def finish(result: dict[str, Any], *, status: str, reason: str, failed_steps: list[dict],
            steps_available: bool, quality_gate_steps: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """Settle a terminal execution: return the result, or raise PipelineExecutionFailed.

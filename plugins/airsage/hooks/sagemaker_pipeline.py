@@ -14,6 +14,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 from botocore.exceptions import ClientError
 
+from airsage.execution_result import failed_steps
 from airsage.pipeline_source import canonical_definition, definition_sha256
 
 DEFINITION_HASH_TAG = "airsage:definition-sha256"
@@ -192,15 +193,10 @@ class SageMakerPipelineHook(SageMakerHook):
         if not reason:
             reason = self._reason_from_summary(execution_arn)
         steps = self.execution_steps(execution_arn)
-        failed_steps = [
-            {"name": s.get("StepName", "?"), "status": s.get("StepStatus"), "reason": s.get("FailureReason", "")}
-            for s in (steps or [])
-            if s.get("StepStatus") in ("Failed", "Stopped")
-        ]
         return {
             "status": status,
             "reason": reason or f"the execution ended {status} and SageMaker gave no reason",
-            "failed_steps": failed_steps,
+            "failed_steps": failed_steps(steps),
             "steps_available": steps is not None,
             "steps": steps or [],
         }

@@ -42,7 +42,7 @@ class RunLocalPipelineOperator(BaseOperator):
         self.max_parallel = max_parallel
 
     def execute(self, context) -> dict[str, Any]:
-        from airsage.execution_result import finish, model_package_arn, new_result
+        from airsage.execution_result import failed_steps, finish, model_package_arn, new_result
         from airsage.hooks.artifact_store import ArtifactStore
         from airsage.naming import execution_display_name
         from airsage.parameters import ParameterError, cast_parameters
@@ -88,13 +88,8 @@ class RunLocalPipelineOperator(BaseOperator):
         result = result_for(run.describe())
         result["property_files"] = run.property_files or {}
         result["model_package_arn"] = model_package_arn(run.steps)
-        failed = [
-            {"name": s.get("StepName", "?"), "status": s.get("StepStatus"), "reason": s.get("FailureReason", "")}
-            for s in run.steps or []
-            if s.get("StepStatus") in ("Failed", "Stopped")
-        ]
         reason = run.failure_reason or f"the local execution ended {run.status} without a reason"
         self.log.info("Local execution %s ended %s; record: %s", result["execution_arn"], run.status,
                       result["console_url"])
         return finish(result, status=run.status, reason=reason if run.status != "Succeeded" else "",
-                      failed_steps=failed, steps_available=True, quality_gate_steps=self.quality_gate_steps)
+                      failed_steps=failed_steps(run.steps), steps_available=True, quality_gate_steps=self.quality_gate_steps)
