@@ -151,10 +151,6 @@ class SageMakerPipelineHook(SageMakerHook):
         )
         return response["PipelineExecutionArn"]
 
-    def describe_execution(self, execution_arn: str) -> dict:
-        """DescribePipelineExecution."""
-        return self.conn.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
-
     def execution_steps(self, execution_arn: str) -> list[dict] | None:
         """ListPipelineExecutionSteps (all pages), or None when the endpoint does not offer it.
 
@@ -187,7 +183,7 @@ class SageMakerPipelineHook(SageMakerHook):
         The reason comes from DescribePipelineExecution, else the execution's list summary
         (where moto keeps it); failing steps come from ListPipelineExecutionSteps.
         """
-        describe = describe or self.describe_execution(execution_arn)
+        describe = describe or self.describe_pipeline_exec(execution_arn)
         status = describe.get("PipelineExecutionStatus", "")
         reason = (describe.get("FailureReason") or "").strip()
         if not reason:
@@ -237,7 +233,7 @@ class SageMakerPipelineHook(SageMakerHook):
             job_arn = step.get("Metadata", {}).get("ProcessingJob", {}).get("Arn")
             if not job_arn:
                 return None
-            job = self.conn.describe_processing_job(ProcessingJobName=job_arn.rsplit("/", 1)[-1])
+            job = self.describe_processing_job(job_arn.rsplit("/", 1)[-1])
             for output in job.get("ProcessingOutputConfig", {}).get("Outputs", []):
                 if output.get("OutputName") == output_name:
                     return output["S3Output"]["S3Uri"]

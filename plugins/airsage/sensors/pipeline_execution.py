@@ -56,7 +56,7 @@ class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         # one describe first: a finished execution (a re-attach, or moto) needs no deferral
-        describe = self.hook.describe_execution(self.execution["execution_arn"])
+        describe = self.hook.describe_pipeline_exec(self.execution["execution_arn"])
         if describe["PipelineExecutionStatus"] in TERMINAL:
             return self._settle(describe)
         from airsage.triggers.pipeline_execution import PipelineExecutionTrigger
@@ -81,10 +81,10 @@ class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
                 f"Gave up waiting for {self.execution['execution_arn']} "
                 f"(last status {(event or {}).get('execution_status')}); console: {self.execution.get('console_url')}"
             )
-        return self._settle(self.hook.describe_execution(self.execution["execution_arn"]))
+        return self._settle(self.hook.describe_pipeline_exec(self.execution["execution_arn"]))
 
     def poke(self, context) -> PokeReturnValue | bool:
-        describe = self.hook.describe_execution(self.execution["execution_arn"])
+        describe = self.hook.describe_pipeline_exec(self.execution["execution_arn"])
         status = describe["PipelineExecutionStatus"]
         if status not in TERMINAL:
             self.log.info("Execution %s is %s", self.execution["execution_arn"], status)
