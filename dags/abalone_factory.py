@@ -39,6 +39,8 @@ ROOT_URI = f"s3://{BUCKET}/{PREFIX}"
 _ROOT_LITERAL = DEFAULT_LOCAL_ROOT.replace("'", "\\'")
 LOCAL_ROOT = f"{{{{ var.value.get('airsage_local_root', '{_ROOT_LITERAL}') }}}}"
 REPORT_PREFIX = f"{ROOT_URI}/reports/ds={{{{ ds }}}}"
+# one threshold for the pipeline's own condition, the DAG's gate and what the outcome records
+MSE_THRESHOLD = "{{ params.mse_threshold }}"
 
 DAG_DOC = """
 ### abalone pipeline ({backend})
@@ -121,13 +123,12 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
                 "prefix": PREFIX,
                 "role_arn": "{{ var.value.get('airsage_role_arn', '') }}",
             },
-            region_name=None,
             **store_args,
         )
         parameters = {
             "InputData": stage.output["input_uri"],
             "BatchData": stage.output["batch_uri"],
-            "MseThreshold": "{{ params.mse_threshold }}",
+            "MseThreshold": MSE_THRESHOLD,
         }
         if local:
             run = RunLocalPipelineOperator(
@@ -171,25 +172,21 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
             task_id="gate",
             doc_md="`mse <= mse_threshold` → publish_report, else alert_on_call.",
             value=metrics.output["value"],
-            threshold="{{ params.mse_threshold }}",
+            threshold=MSE_THRESHOLD,
             pass_task_id="publish_report",  # noqa: S106 - a task id, not a password
             fail_task_id="alert_on_call",
         )
+        outcome_args = {"metrics": metrics.output, "threshold": MSE_THRESHOLD, "report_prefix": REPORT_PREFIX,
+                        **store_args}
         report = PublishReportOperator(
             task_id="publish_report",
             doc_md="Writes report.html, metrics.json and the plots under `reports/ds={{ ds }}/`.",
-            metrics=metrics.output,
-            threshold="{{ params.mse_threshold }}",
-            report_prefix=REPORT_PREFIX,
-            **store_args,
+            **outcome_args,
         )
         alert = OnCallAlertOperator(
             task_id="alert_on_call",
             doc_md="Records MSE, threshold and execution link in `reports/ds={{ ds }}/ALERT.json`.",
-            metrics=metrics.output,
-            threshold="{{ params.mse_threshold }}",
-            report_prefix=REPORT_PREFIX,
-            **store_args,
+            **outcome_args,
         )
         chain(execution.operator, metrics, gate, [report, alert])
     return dag
