@@ -491,19 +491,6 @@ def _quiet_sdk():
             logger.setLevel(level)
 
 
-def build_pipeline(config: PipelineConfig) -> Pipeline:
-    """The abalone SDK ``Pipeline`` for ``config``; building it makes no network call.
-
-    Prefer :func:`definition_dict`/:func:`definition_json` for the JSON: ``Pipeline.definition()``
-    re-runs the builders' SDK calls, and only those functions keep telemetry off around it.
-    """
-    from sm_pipeline.telemetry import sdk_telemetry
-
-    _sdk_environment(config)
-    with _quiet_sdk(), sdk_telemetry(config.telemetry) as swapped:
-        return _build(config, telemetry_opt_out_by_config=not swapped)
-
-
 def definition_dict(config: PipelineConfig) -> dict[str, Any]:
     """The pipeline definition as a dict (built offline)."""
     from sm_pipeline.telemetry import sdk_telemetry
