@@ -220,7 +220,6 @@ def _build(config: PipelineConfig, telemetry_opt_out_by_config: bool) -> Pipelin
     tag_dicts = pipeline_tags(config)
     cache = CacheConfig(enable_caching=config.cache_enabled, expire_after=config.cache_expire_after)
     kms = config.kms_key_id
-    vpc = bool(config.subnets)
 
     processing_instance_count = ParameterInteger(name="ProcessingInstanceCount", default_value=1)
     processing_instance_type = ParameterString(
@@ -239,13 +238,17 @@ def _build(config: PipelineConfig, telemetry_opt_out_by_config: bool) -> Pipelin
     )
     xgboost_image = image_uris.retrieve(framework="xgboost", region=config.region, version=config.xgboost_version)
 
-    network_config = None
-    if vpc or config.enable_network_isolation:
-        network_config = NetworkConfig(
-            enable_network_isolation=config.enable_network_isolation,
-            subnets=list(config.subnets) or None,
-            security_group_ids=list(config.security_group_ids) or None,
-        )
+    # Processing jobs take a NetworkConfig, ModelTrainer and ModelBuilder a Networking: the same
+    # three settings, or None when neither a VPC nor isolation is configured.
+    network_settings = None
+    if config.subnets or config.enable_network_isolation:
+        network_settings = {
+            "enable_network_isolation": config.enable_network_isolation,
+            "subnets": list(config.subnets) or None,
+            "security_group_ids": list(config.security_group_ids) or None,
+        }
+    network_config = NetworkConfig(**network_settings) if network_settings else None
+    networking = Networking(**network_settings) if network_settings else None
 
     def processor(image: str, base_job_name: str) -> ScriptProcessor:
         return ScriptProcessor(
@@ -305,13 +308,6 @@ def _build(config: PipelineConfig, telemetry_opt_out_by_config: bool) -> Pipelin
             ),
         )
 
-    networking = None
-    if vpc or config.enable_network_isolation:
-        networking = Networking(
-            enable_network_isolation=config.enable_network_isolation,
-            subnets=list(config.subnets) or None,
-            security_group_ids=list(config.security_group_ids) or None,
-        )
     trainer = ModelTrainer(
         training_image=xgboost_image,
         role=config.role_arn,
