@@ -250,8 +250,12 @@ def _build(config: PipelineConfig, telemetry_opt_out_by_config: bool) -> Pipelin
     network_config = NetworkConfig(**network_settings) if network_settings else None
     networking = Networking(**network_settings) if network_settings else None
 
-    def processor(image: str, base_job_name: str) -> ScriptProcessor:
-        return ScriptProcessor(
+    def processing_step(
+        name: str, image: str, base_job_name: str, script: str, *,
+        inputs: list, outputs: tuple[str, ...], arguments: list[str], property_files: list | None = None,
+    ) -> ProcessingStep:
+        """A cached, retried step running ``script`` with python3; output ``o`` is written from ``{CONTAINER}/o``."""
+        processor = ScriptProcessor(
             role=config.role_arn,
             image_uri=image,
             command=["python3"],
@@ -264,15 +268,27 @@ def _build(config: PipelineConfig, telemetry_opt_out_by_config: bool) -> Pipelin
             tags=tag_dicts,
             network_config=network_config,
         )
+        return ProcessingStep(
+            name=name,
+            step_args=processor.run(
+                code=code[script],
+                inputs=inputs,
+                outputs=[_processing_output(config, name, o, f"{CONTAINER}/{o}") for o in outputs],
+                arguments=arguments,
+            ),
+            property_files=property_files,
+            cache_config=cache,
+            retry_policies=_retry_policies(config, job=True),
+        )
 
     # --- preprocess -------------------------------------------------------------------------
-    preprocess_args = processor(sklearn_image, "airsage-abalone-preprocess").run(
-        code=code["preprocess.py"],
+    preprocess = processing_step(
+        PREPROCESS_STEP, sklearn_image, "airsage-abalone-preprocess", "preprocess.py",
         inputs=[
             _processing_input("input", input_data, f"{CONTAINER}/input"),
             _processing_input("batch-input", batch_data, f"{CONTAINER}/batch-input"),
         ],
-        outputs=[_processing_output(config, PREPROCESS_STEP, o, f"{CONTAINER}/{o}") for o in PREPROCESS_OUTPUTS],
+        outputs=PREPROCESS_OUTPUTS,
         arguments=[
             "--input-dir", f"{CONTAINER}/input",
             "--batch-input-dir", f"{CONTAINER}/batch-input",
@@ -283,12 +299,6 @@ def _build(config: PipelineConfig, telemetry_opt_out_by_config: bool) -> Pipelin
             "--resource-config", "/opt/ml/config/resourceconfig.json",
             "--seed", "42",
         ],
-    )
-    preprocess = ProcessingStep(
-        name=PREPROCESS_STEP,
-        step_args=preprocess_args,
-        cache_config=cache,
-        retry_policies=_retry_policies(config, job=True),
     )
 
     def preprocess_output(name: str):
@@ -331,25 +341,19 @@ def _build(config: PipelineConfig, telemetry_opt_out_by_config: bool) -> Pipelin
 
     # --- evaluate ---------------------------------------------------------------------------
     evaluation_report = PropertyFile(name=PROPERTY_FILE, output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE)
-    evaluate_args = processor(xgboost_image, "airsage-abalone-evaluate").run(
-        code=code["evaluate.py"],
+    evaluate = processing_step(
+        EVALUATE_STEP, xgboost_image, "airsage-abalone-evaluate", "evaluate.py",
         inputs=[
             _processing_input("model", model_data, f"{CONTAINER}/model"),
             _processing_input("test", preprocess_output("test"), f"{CONTAINER}/test"),
         ],
-        outputs=[_processing_output(config, EVALUATE_STEP, EVALUATION_OUTPUT, f"{CONTAINER}/evaluation")],
+        outputs=(EVALUATION_OUTPUT,),
         arguments=[
             "--model-dir", f"{CONTAINER}/model",
             "--test-dir", f"{CONTAINER}/test",
             "--output-dir", f"{CONTAINER}/evaluation",
         ],
-    )
-    evaluate = ProcessingStep(
-        name=EVALUATE_STEP,
-        step_args=evaluate_args,
         property_files=[evaluation_report],
-        cache_config=cache,
-        retry_policies=_retry_policies(config, job=True),
     )
 
     # --- register, create model, transform (the if-branch) ----------------------------------
