@@ -8,13 +8,12 @@ smaller), without copying any real row. Coefficients were fitted on ``data/abalo
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from sm_pipeline.errors import InvalidInput
+from sm_pipeline.storage_io import open_atomic
 
 ABALONE_COLUMNS = (
     "sex", "length", "diameter", "height",
@@ -70,27 +69,15 @@ def write_abalone_like(rows: int, seed: int, output: Path, header: bool = False)
     output = Path(output)
     if output.is_dir():
         raise InvalidInput(f"make-data: output {output} is a directory, expected a file path")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    except OSError as exc:
-        raise InvalidInput(f"make-data: cannot write {output}: {exc.strerror or exc}") from None
-
     rng = np.random.default_rng(seed)
     try:
-        with os.fdopen(fd, "w", newline="") as fh:
+        with open_atomic(output, "w", newline="") as fh:
             written = 0
             while written < rows:
                 chunk_rows = min(_CHUNK_ROWS, rows - written)
                 frame = pd.DataFrame(_abalone_chunk(rng, chunk_rows), columns=list(ABALONE_COLUMNS))
                 frame.to_csv(fh, header=header and written == 0, index=False)
                 written += chunk_rows
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; data files are meant to be shared
-        os.replace(tmp_name, output)
     except OSError as exc:
-        Path(tmp_name).unlink(missing_ok=True)
         raise InvalidInput(f"make-data: cannot write {output}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return output
