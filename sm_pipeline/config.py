@@ -63,6 +63,10 @@ class PipelineConfig:
     code_dir: str | None = None
 
     def __post_init__(self) -> None:
+        # Types first, so a wrong one gets a type message naming the field before the coercion
+        # below could hide it (tuple("subnet-…") would split a string into characters).
+        for name in FIELDS:
+            _check_type(name, getattr(self, name))
         # Lists and dicts from JSON become tuples and a plain dict, so equal configs compare equal
         # and the definition never depends on the caller's container types.
         object.__setattr__(self, "subnets", tuple(self.subnets))
@@ -226,9 +230,7 @@ def _check_tags(cfg: PipelineConfig) -> None:
 
 
 def _validate(cfg: PipelineConfig) -> None:
-    for name in FIELDS:
-        _check_type(name, getattr(cfg, name))
-
+    """Value checks; types were checked by ``PipelineConfig.__post_init__``."""
     if not _ROLE_ARN.match(cfg.role_arn):
         raise _fail("role_arn", cfg.role_arn, "expected an IAM role ARN arn:aws:iam::<12-digit account>:role/<name>")
     if not _REGION.match(cfg.region):
@@ -366,7 +368,4 @@ def load_config(
         if key not in FIELDS:
             raise _unknown_field(key, "overrides")
         values[key] = value
-    # Type errors must name the field before the dataclass tries to coerce anything.
-    for name, value in values.items():
-        _check_type(name, value)
     return PipelineConfig(**values)

@@ -185,3 +185,11 @@ def test_valid_edge_values_accepted(overrides):
 def test_direct_construction_is_validated_too():
     with pytest.raises(ConfigError, match="'bucket'"):
         PipelineConfig(bucket="UPPER")
+
+
+def test_direct_construction_checks_types_before_coercing():
+    # A string would otherwise become a tuple of characters, a list of pairs a dict.
+    with pytest.raises(ConfigError, match=r"'subnets': expected a list of strings, got str"):
+        PipelineConfig(subnets="subnet-1234abcd", security_group_ids=["sg-1234abcd"])
+    with pytest.raises(ConfigError, match=r"'tags': expected an object of string keys and values, got list"):
+        PipelineConfig(tags=[("cost-center", "ml-abalone")])
