@@ -59,16 +59,20 @@ def _hash_file(digest: Any, path: Path) -> None:
             digest.update(block)
 
 
+def is_code_input(item: dict) -> bool:
+    """True for a ProcessingInput that carries the step's code (named code/entrypoint, or mounted at .../code)."""
+    local = str((item.get("S3Input") or {}).get("LocalPath", "")).rstrip("/")
+    return item.get("InputName") in ("code", "entrypoint") or local.endswith(("/code", "/entrypoint"))
+
+
 def code_hash(step_type: str, arguments: dict, store: ObjectStore) -> str:
     """Content hash of the code a step runs: its code inputs, its submitted source, the local emulator."""
     digest = hashlib.sha256()
     uris: list[str] = []
     if step_type == "Processing":
         for item in arguments.get("ProcessingInputs") or []:
-            s3 = item.get("S3Input") or {}
-            local = str(s3.get("LocalPath", ""))
-            if item.get("InputName") in ("code", "entrypoint") or local.rstrip("/").endswith(("/code", "/entrypoint")):
-                uris.append(s3.get("S3Uri", ""))
+            if is_code_input(item):
+                uris.append((item.get("S3Input") or {}).get("S3Uri", ""))
     elif step_type == "Training":
         submit = (arguments.get("HyperParameters") or {}).get("sagemaker_submit_directory")
         if submit:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sm_pipeline.errors import InvalidInput
 from sm_pipeline.expressions import ExpressionContext, ExpressionError, resolve
+from sm_pipeline.local.cache import is_code_input
 from sm_pipeline.local.parameters import cast_parameters
 from sm_pipeline.storage import ObjectStore
 from sm_pipeline.validate import flatten_steps
@@ -26,15 +27,14 @@ def code_input_uris(definition: dict, parameters: Mapping[str, Any] | None = Non
         if entry.type != "Processing":
             continue
         for item in (entry.step.get("Arguments") or {}).get("ProcessingInputs") or []:
-            s3 = item.get("S3Input") or {}
-            local = str(s3.get("LocalPath", "")).rstrip("/")
-            if item.get("InputName") in ("code", "entrypoint") or local.endswith(("/code", "/entrypoint")):
-                try:
-                    uri = resolve(s3.get("S3Uri"), ctx)
-                except ExpressionError:
-                    continue
-                if isinstance(uri, str) and uri not in uris:
-                    uris.append(uri)
+            if not is_code_input(item):
+                continue
+            try:
+                uri = resolve((item.get("S3Input") or {}).get("S3Uri"), ctx)
+            except ExpressionError:
+                continue
+            if isinstance(uri, str) and uri not in uris:
+                uris.append(uri)
     return uris
 
 
