@@ -6,7 +6,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from sm_pipeline.expressions import ExpressionContext, resolve
+from sm_pipeline.expressions import ExpressionContext, render, resolve
 from sm_pipeline.local.jobs import JobContext, StepFailed, StepOutcome
 
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
@@ -73,8 +73,6 @@ def run_condition(step: dict, expressions: ExpressionContext) -> StepOutcome:
 
 def run_fail(arguments: dict) -> StepOutcome:
     """A Fail step always fails, with its rendered message as the reason."""
-    from sm_pipeline.expressions import render
-
     message = render(arguments.get("ErrorMessage", ""))
     raise StepFailed(message, "Fail", metadata={"Fail": {"ErrorMessage": message}})
 

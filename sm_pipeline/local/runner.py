@@ -8,6 +8,7 @@ then run as soon as their dependencies succeeded, up to ``max_parallel`` at a ti
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sm_pipeline.errors import DefinitionError, InvalidInput
-from sm_pipeline.expressions import EXECUTION_VARIABLES, ExpressionContext, ExpressionError, resolve
+from sm_pipeline.expressions import EXECUTION_VARIABLES, ExpressionContext, ExpressionError, render, resolve
 from sm_pipeline.local.cache import CACHEABLE_TYPES, StepCache, cache_config, cache_key, code_hash
 from sm_pipeline.local.control_steps import lambda_callable, run_condition, run_fail, run_lambda
 from sm_pipeline.local.images import has_local_equivalent, is_xgboost_image
@@ -250,7 +251,7 @@ class _Execution:
             "PipelineExecutionStatus": "Executing",
             "PipelineExperimentConfig": experiment,
             "ParallelismConfiguration": {"MaxParallelExecutionSteps": max_parallel},
-            "PipelineParameters": [{"Name": k, "Value": _render_parameter(v)} for k, v in parameters.items()],
+            "PipelineParameters": [{"Name": k, "Value": render(v)} for k, v in parameters.items()],
             "CreationTime": self.info.start_time,
             "LastModifiedTime": self.info.start_time,
             "CreatedBy": {}, "LastModifiedBy": {},
@@ -394,8 +395,6 @@ class _Execution:
         return files[name]
 
     def _read_json_uri(self, uri: str) -> Any:
-        import json
-
         try:
             return json.loads(self.store.read_bytes(uri))
         except json.JSONDecodeError as exc:
@@ -551,15 +550,7 @@ def _keep_sandbox() -> bool:
     return os.environ.get("AIRSAGE_KEEP_SANDBOX", "") == "1"
 
 
-def _render_parameter(value: Any) -> str:
-    from sm_pipeline.expressions import render
-
-    return render(value)
-
-
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value, indent=2, default=str)
 
 
