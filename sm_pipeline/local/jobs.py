@@ -85,6 +85,11 @@ class JobContext:
         return self.store.root / INTERNAL_DIR
 
 
+def local_region() -> str:
+    """The region put into local ARNs: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 def job_name(execution_id: str, step_name: str) -> str:
     """A SageMaker-style job name: ``pipelines-<execution>-<step>-<random>``, at most 63 characters."""
     step = re.sub(r"[^A-Za-z0-9-]", "-", step_name)[:30].strip("-") or "step"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sm_pipeline.errors import InvalidInput
-from sm_pipeline.local.jobs import ACCOUNT_ID, JobContext, StepFailed, StepOutcome
+from sm_pipeline.local.jobs import ACCOUNT_ID, JobContext, StepFailed, StepOutcome, local_region
+from sm_pipeline.local.records import utc_now
 from sm_pipeline.storage import INTERNAL_DIR
 from sm_pipeline.storage_io import write_text_atomic
 
@@ -28,7 +28,7 @@ class LocalModelRegistry:
 
     def __init__(self, root: Path | str, region: str | None = None):
         self.dir = Path(root) / INTERNAL_DIR / "model-registry"
-        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        self.region = region or local_region()
 
     def register(self, request: dict, created_by: str = "") -> dict:
         """Create the next version in ``request['ModelPackageGroupName']`` (the group is created if new)."""
@@ -38,7 +38,7 @@ class LocalModelRegistry:
         status = request.get("ModelApprovalStatus", "PendingManualApproval")
         if status not in APPROVAL_STATUSES:
             raise InvalidInput(f"ModelApprovalStatus {status!r} must be one of {', '.join(APPROVAL_STATUSES)}")
-        now = _now()
+        now = utc_now()
         group_dir = self.dir / group
         versions_dir = group_dir / "versions"
         versions_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,7 @@ class LocalModelRegistry:
         if status not in APPROVAL_STATUSES:
             raise InvalidInput(f"ModelApprovalStatus {status!r} must be one of {', '.join(APPROVAL_STATUSES)}")
         package = self.describe_model_package(arn)
-        package.update(ModelApprovalStatus=status, LastModifiedTime=_now())
+        package.update(ModelApprovalStatus=status, LastModifiedTime=utc_now())
         write_text_atomic(self.dir / package["ModelPackageGroupName"] / "versions" / f"{package['ModelPackageVersion']}.json",
                           json.dumps(package, indent=2, default=str))
         return package
@@ -138,7 +138,3 @@ def run_register_model(arguments: dict, ctx: JobContext) -> StepOutcome:
     except InvalidInput as exc:
         raise StepFailed(str(exc)) from exc
     return StepOutcome(package, {"RegisterModel": {"Arn": package["ModelPackageArn"]}})
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()

@@ -36,6 +36,7 @@ from sm_pipeline.local.jobs import (
     StopRequested,
     is_runnable_entrypoint,
     job_name,
+    local_region,
 )
 from sm_pipeline.local.models import model_containers, run_model
 from sm_pipeline.local.parameters import cast_parameters
@@ -105,10 +106,6 @@ class PipelineResult:
             "property_files": self.property_files,
             "records_dir": str(self.records_dir),
         }
-
-
-def _region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
 def _new_execution_id() -> str:
@@ -232,7 +229,7 @@ class _Execution:
         self.branch_taken: dict[str, str] = {}
         self.failures: list[tuple[str, StepFailed]] = []
 
-        region = _region()
+        region = local_region()
         execution_id = _new_execution_id()
         pipeline_arn = f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:pipeline/{pipeline_name.lower()}"
         self.info = ExecutionInfo(pipeline_name, execution_id, f"{pipeline_arn}/execution/{execution_id}",
