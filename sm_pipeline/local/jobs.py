@@ -224,17 +224,22 @@ def publish_outputs(store: ObjectStore, outputs: list[tuple[Path, str]]) -> list
         if not target.exists():
             os.rename(tmp, target)
         else:
-            for dirpath, _, filenames in os.walk(tmp):
-                for filename in filenames:
-                    source = Path(dirpath) / filename
-                    destination = target / source.relative_to(tmp)
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    if destination.is_dir():
-                        shutil.rmtree(destination)
-                    os.replace(source, destination)
+            move_files_into(tmp, target)
             shutil.rmtree(tmp, ignore_errors=True)
         published.append(uri)
     return published
+
+
+def move_files_into(source_dir: Path, target_dir: Path) -> None:
+    """Move every file under ``source_dir`` to the same relative path under ``target_dir`` (same key: replaced)."""
+    for dirpath, _, filenames in os.walk(source_dir):
+        for filename in filenames:
+            source = Path(dirpath) / filename
+            destination = target_dir / source.relative_to(source_dir)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if destination.is_dir():
+                shutil.rmtree(destination)
+            os.replace(source, destination)
 
 
 def failure_from_exit(what: str, returncode: int, stderr_tail: str) -> StepFailed:

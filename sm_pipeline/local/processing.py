@@ -21,6 +21,7 @@ from sm_pipeline.local.jobs import (
     failure_from_exit,
     job_environment,
     materialize,
+    move_files_into,
     publish_outputs,
     remap_argument,
 )
@@ -126,11 +127,5 @@ def _merge_hosts(staged: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
             first[uri] = local_dir
             merged.append((local_dir, uri))
             continue
-        target = first[uri]
-        for dirpath, _, filenames in os.walk(local_dir):
-            for filename in filenames:
-                source = Path(dirpath) / filename
-                destination = target / source.relative_to(local_dir)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(source, destination)
+        move_files_into(local_dir, first[uri])
     return merged
