@@ -20,6 +20,8 @@ from sm_pipeline.storage_io import write_bytes_atomic
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _IP_ADDRESS_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
+# The local backend's object root when none is given (relative to the working directory).
+DEFAULT_ROOT = Path(".airsage") / "objects"
 # Names the runner uses for its own bookkeeping inside the root; never listed as objects.
 INTERNAL_DIR = ".airsage"
 _TEMP_MARKER = ".airsage-tmp-"

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from sm_pipeline.errors import InvalidInput
-
-DEFAULT_ROOT = Path(".airsage") / "objects"
+from sm_pipeline.storage import DEFAULT_ROOT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

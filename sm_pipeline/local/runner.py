@@ -46,7 +46,7 @@ from sm_pipeline.local.records import ExecutionRecorder, utc_now
 from sm_pipeline.local.registry import run_register_model
 from sm_pipeline.local.training import run_training
 from sm_pipeline.local.transform import run_transform
-from sm_pipeline.storage import INTERNAL_DIR, ObjectStore
+from sm_pipeline.storage import DEFAULT_ROOT, INTERNAL_DIR, ObjectStore
 from sm_pipeline.storage_io import write_text_atomic
 from sm_pipeline.validate import (
     StepEntry,
@@ -57,7 +57,6 @@ from sm_pipeline.validate import (
 )
 
 SUPPORTED_STEP_TYPES = ("Processing", "Training", "Transform", "Condition", "Fail", "RegisterModel", "Model", "Lambda")
-DEFAULT_ROOT = Path(".airsage") / "objects"
 RETRY_SCALE_ENV = "AIRSAGE_RETRY_INTERVAL_SCALE"
 
 _REGISTERED_LAMBDAS: dict[str, Callable[[dict], dict]] = {}
