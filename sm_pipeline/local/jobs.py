@@ -56,7 +56,6 @@ class ExecutionInfo:
     pipeline_name: str
     execution_id: str
     execution_arn: str
-    pipeline_arn: str
     region: str
     start_time: str
 
@@ -66,7 +65,6 @@ class JobContext:
     """Everything a step implementation may use."""
 
     name: str
-    step: dict
     execution: ExecutionInfo
     store: ObjectStore
     work_dir: Path

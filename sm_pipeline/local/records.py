@@ -18,8 +18,6 @@ from pathlib import Path
 from sm_pipeline.storage import INTERNAL_DIR
 from sm_pipeline.storage_io import write_text_atomic
 
-TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
-
 
 def utc_now() -> str:
     """The current time as ISO-8601 UTC."""
@@ -73,7 +71,7 @@ class ExecutionRecorder:
             "RecordsDir": str(self.dir), "LogsDir": str(self.logs_dir)}}
         self.steps: dict[str, dict] = {}
         self._order: list[str] = []
-        self.flush()
+        self._flush_locked()  # nothing else can hold the recorder yet
 
     def update_execution(self, **fields) -> None:
         """Change top-level fields (status, failure reason) and persist."""
@@ -100,11 +98,6 @@ class ExecutionRecorder:
     def _step_list_locked(self) -> list[dict]:
         entries = [dict(self.steps[name]) for name in self._order]
         return sorted(entries, key=lambda e: e.get("StartTime") or "", reverse=True)
-
-    def flush(self) -> None:
-        """Persist both files."""
-        with self._lock:
-            self._flush_locked()
 
     def _flush_locked(self) -> None:
         write_text_atomic(self.dir / "describe.json", json.dumps(self.describe, indent=2, default=str))

@@ -207,7 +207,6 @@ class _Execution:
 
     def __init__(self, definition, entries, parameters, store, pipeline_name, display_name, max_parallel,
                  on_event, lambdas, use_cache, retry_interval_scale):
-        self.definition = definition
         self.entries = {entry.name: entry for entry in entries}
         self.order = [entry.name for entry in entries]
         self.deps = {entry.name: step_dependencies(entry) for entry in entries}
@@ -232,7 +231,7 @@ class _Execution:
         execution_id = _new_execution_id()
         pipeline_arn = f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:pipeline/{pipeline_name.lower()}"
         self.info = ExecutionInfo(pipeline_name, execution_id, f"{pipeline_arn}/execution/{execution_id}",
-                                  pipeline_arn, region, utc_now())
+                                  region, utc_now())
         self.variables = {
             "PipelineExecutionId": execution_id, "PipelineExecutionArn": self.info.execution_arn,
             "PipelineName": pipeline_name, "PipelineArn": pipeline_arn, "StartDateTime": self.info.start_time,
@@ -463,7 +462,7 @@ class _Execution:
         while True:
             attempt += 1
             work_dir = self.work_root / name / f"attempt-{attempt}"
-            ctx = JobContext(name=name, step=step, execution=self.info, store=self.store, work_dir=work_dir,
+            ctx = JobContext(name=name, execution=self.info, store=self.store, work_dir=work_dir,
                              logs_dir=self.recorder.logs_dir, processes=self.processes, job_name=job,
                              lambdas=self.lambdas)
             try:
