@@ -68,7 +68,7 @@ def definition(bucket: str = BUCKET, prefix: str = PREFIX, threshold: float = 6.
     }
 
 
-def build(overrides: dict | None = None) -> PipelineSource:
+def build(overrides: dict | None = None, *, cache_dir: str | None = None) -> PipelineSource:
     """PipelineSource for the tests; ``overrides`` may set bucket, prefix, mse (definition change)."""
     overrides = overrides or {}
     bucket = overrides.get("bucket") or BUCKET

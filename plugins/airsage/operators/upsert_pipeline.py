@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ class UpsertPipelineOperator(AwsPipelineMixin, BaseOperator):
     content-addressed at ``s3://{bucket}/{prefix}/pipelines/{name}/definition-{sha16}.json``,
     which is what ``run_local`` executes.
 
-    :param source: ``"module:function"`` returning a PipelineSource for ``config_overrides``.
+    :param source: ``"module:function"`` returning a PipelineSource for ``config_overrides``;
+        with the local backend it is also given ``cache_dir=`` (a directory in the object root).
     :param config_overrides: sm_pipeline config fields (bucket, prefix, ...), templated.
     """
 
@@ -47,11 +49,18 @@ class UpsertPipelineOperator(AwsPipelineMixin, BaseOperator):
         from sm_pipeline.errors import InvalidInput
 
         overrides = dict(self.config_overrides)
-        if self.backend == "sagemaker" and not overrides.get("region"):
-            # image URIs in the definition are per region: build for the region we deploy to
-            overrides["region"] = self.resolved_region
+        build = load_source(self.source)
+        if self.backend == "sagemaker":
+            if not overrides.get("region"):
+                # image URIs in the definition are per region: build for the region we deploy to
+                overrides["region"] = self.resolved_region
+        else:
+            from sm_pipeline.storage import INTERNAL_DIR
+
+            # the object root outlives the task: an unchanged build is not paid for again
+            build = functools.partial(build, cache_dir=str(Path(self.local_root) / INTERNAL_DIR / "definition-builds"))
         try:
-            src = load_source(self.source)(overrides)
+            src = build(overrides)
         except InvalidInput as err:
             # a bad config does not get better on retry
             raise AirflowFailException(f"pipeline configuration: {err}") from None
