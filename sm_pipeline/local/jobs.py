@@ -77,6 +77,14 @@ class JobContext:
         """An ARN in the local fake account, e.g. ``arn(f"processing-job/{name}")``."""
         return f"arn:aws:sagemaker:{self.execution.region}:{ACCOUNT_ID}:{resource}"
 
+    def run_job(self, argv: list[str], *, cwd: Path, env: dict[str, str], what: str, log_name: str | None = None) -> None:
+        """Run one job process with its output in ``logs/<log_name>[.stderr].log``; StepFailed if it exits non-zero."""
+        log_name = log_name or self.name
+        result = self.processes.run(argv, cwd=cwd, env=env, stdout_log=self.logs_dir / f"{log_name}.log",
+                                    stderr_log=self.logs_dir / f"{log_name}.stderr.log")
+        if result.returncode != 0:
+            raise failure_from_exit(what, result.returncode, result.stderr_tail)
+
     @property
     def internal_root(self) -> Path:
         """``<root>/.airsage``: records, registry, cache and sandboxes."""

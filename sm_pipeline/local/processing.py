@@ -18,7 +18,6 @@ from sm_pipeline.local.jobs import (
     StepOutcome,
     container_path,
     entrypoint_argv,
-    failure_from_exit,
     job_environment,
     materialize,
     move_files_into,
@@ -50,13 +49,11 @@ def run_processing(arguments: dict, ctx: JobContext) -> StepOutcome:
         root = host_roots[host]
         argv = entrypoint_argv(entrypoint, root) + [remap_argument(a, root) for a in app.get("ContainerArguments") or []]
         env = job_environment(root, arguments.get("Environment"), ctx.work_dir / "bin", threads)
-        suffix = "" if count == 1 else f".{host}"
-        result = ctx.processes.run(argv, cwd=root, env=env,
-                                   stdout_log=ctx.logs_dir / f"{ctx.name}{suffix}.log",
-                                   stderr_log=ctx.logs_dir / f"{ctx.name}{suffix}.stderr.log")
-        if result.returncode != 0:
-            what = f"processing script ({host})" if count > 1 else "processing script"
-            failures[host] = failure_from_exit(what, result.returncode, result.stderr_tail)
+        what, log_name = ("processing script", None) if count == 1 else (f"processing script ({host})", f"{ctx.name}.{host}")
+        try:
+            ctx.run_job(argv, cwd=root, env=env, what=what, log_name=log_name)
+        except StepFailed as failure:
+            failures[host] = failure
 
     if count == 1:
         run_host(hosts[0])

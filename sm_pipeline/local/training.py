@@ -22,7 +22,6 @@ from sm_pipeline.local.jobs import (
     StepOutcome,
     container_path,
     entrypoint_argv,
-    failure_from_exit,
     job_environment,
     materialize,
     publish_outputs,
@@ -50,10 +49,7 @@ def run_training(arguments: dict, ctx: JobContext) -> StepOutcome:
         what = "built-in XGBoost training"
     else:
         raise StepFailed(f"training image {image!r} has no local equivalent (built-in XGBoost or script mode only)")
-    result = ctx.processes.run(argv, cwd=root, env=env, stdout_log=ctx.logs_dir / f"{ctx.name}.log",
-                               stderr_log=ctx.logs_dir / f"{ctx.name}.stderr.log")
-    if result.returncode != 0:
-        raise failure_from_exit(what, result.returncode, result.stderr_tail)
+    ctx.run_job(argv, cwd=root, env=env, what=what)
 
     output_path = (arguments.get("OutputDataConfig") or {}).get("S3OutputPath")
     if not output_path:

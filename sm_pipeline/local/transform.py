@@ -14,7 +14,6 @@ from sm_pipeline.local.jobs import (
     JobContext,
     StepFailed,
     StepOutcome,
-    failure_from_exit,
     job_environment,
     materialize,
     publish_outputs,
@@ -58,11 +57,8 @@ def run_transform(arguments: dict, ctx: JobContext) -> StepOutcome:
     config_file = ctx.work_dir / "transform.json"
     config_file.write_text(json.dumps(config))
     env = job_environment(ctx.work_dir, container.get("Environment"), ctx.work_dir / "bin")
-    result = ctx.processes.run([sys.executable, builtin_xgboost.__file__, "predict", "--config", str(config_file)],
-                               cwd=ctx.work_dir, env=env, stdout_log=ctx.logs_dir / f"{ctx.name}.log",
-                               stderr_log=ctx.logs_dir / f"{ctx.name}.stderr.log")
-    if result.returncode != 0:
-        raise failure_from_exit("batch transform", result.returncode, result.stderr_tail)
+    ctx.run_job([sys.executable, builtin_xgboost.__file__, "predict", "--config", str(config_file)],
+                cwd=ctx.work_dir, env=env, what="batch transform")
     published = publish_outputs(ctx.store, [(output_dir, output_path.rstrip("/"))])
     arn = ctx.arn(f"transform-job/{ctx.job_name}")
     properties = {**arguments, "TransformJobName": ctx.job_name, "TransformJobArn": arn,
