@@ -35,9 +35,7 @@ class LocalModelRegistry:
         group = request.get("ModelPackageGroupName")
         if not isinstance(group, str) or not _GROUP_RE.match(group):
             raise InvalidInput(f"invalid ModelPackageGroupName {group!r}")
-        status = request.get("ModelApprovalStatus", "PendingManualApproval")
-        if status not in APPROVAL_STATUSES:
-            raise InvalidInput(f"ModelApprovalStatus {status!r} must be one of {', '.join(APPROVAL_STATUSES)}")
+        status = _checked_status(request.get("ModelApprovalStatus", "PendingManualApproval"))
         now = utc_now()
         group_dir = self.dir / group
         versions_dir = group_dir / "versions"
@@ -112,8 +110,7 @@ class LocalModelRegistry:
 
     def update_approval_status(self, arn: str, status: str) -> dict:
         """Set a version's ModelApprovalStatus (Approved, Rejected or PendingManualApproval)."""
-        if status not in APPROVAL_STATUSES:
-            raise InvalidInput(f"ModelApprovalStatus {status!r} must be one of {', '.join(APPROVAL_STATUSES)}")
+        status = _checked_status(status)
         package = self.describe_model_package(arn)
         package.update(ModelApprovalStatus=status, LastModifiedTime=utc_now())
         write_text_atomic(self.dir / package["ModelPackageGroupName"] / "versions" / f"{package['ModelPackageVersion']}.json",
@@ -129,6 +126,12 @@ class LocalModelRegistry:
             if group.lower() == wanted:
                 return group, int(match.group(2))
         raise InvalidInput(f"no model package group for {arn}")
+
+
+def _checked_status(status: str) -> str:
+    if status not in APPROVAL_STATUSES:
+        raise InvalidInput(f"ModelApprovalStatus {status!r} must be one of {', '.join(APPROVAL_STATUSES)}")
+    return status
 
 
 def run_register_model(arguments: dict, ctx: JobContext) -> StepOutcome:
