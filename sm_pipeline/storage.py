@@ -105,7 +105,7 @@ class ObjectStore:
         """Copy a local file to ``uri`` atomically (hard link when possible, so large data costs nothing)."""
         target = self.path_for(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f"{_TEMP_MARKER}{target.name}.{uuid.uuid4().hex}"
+        tmp = temp_path_beside(target)
         try:
             link_or_copy(Path(source), tmp)
             os.replace(tmp, target)
@@ -161,6 +161,11 @@ class ObjectStore:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+
+
+def temp_path_beside(target: Path) -> Path:
+    """A unique temporary name next to ``target`` that listings skip until it is renamed into place."""
+    return target.parent / f"{_TEMP_MARKER}{target.name}.{uuid.uuid4().hex}"
 
 
 def _is_internal(name: str) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sm_pipeline.local.processes import JobProcesses, StopRequested
-from sm_pipeline.storage import INTERNAL_DIR, ObjectStore, link_or_copy
+from sm_pipeline.storage import INTERNAL_DIR, ObjectStore, link_or_copy, temp_path_beside
 
 ACCOUNT_ID = "000000000000"
 CONTAINER_PREFIX = "/opt/ml"
@@ -210,7 +210,7 @@ def publish_outputs(store: ObjectStore, outputs: list[tuple[Path, str]]) -> list
         for local_dir, uri in outputs:
             target = store.path_for(uri)
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.parent / f".airsage-tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+            tmp = temp_path_beside(target)
             if local_dir.is_dir():
                 try:
                     os.rename(local_dir, tmp)
