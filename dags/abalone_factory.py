@@ -68,11 +68,15 @@ def _params() -> dict[str, Param]:
         "mse_threshold": Param(6.0, type="number", minimum=0, title="MSE threshold",
                                description="Publish the report when the test MSE is at most this "
                                            "(passed to the pipeline as MseThreshold)."),
-        "source": Param("", type="string", title="Source CSV",
+        # Optional params are nullable: the Airflow 3 form marks a param required unless its type
+        # admits null, and keeps Trigger/Run Backfill disabled until every required field is filled.
+        "source": Param(None, type=["null", "string"], title="Source CSV",
                         description="Labelled abalone CSV: a local path or s3:// URI. "
                                     "Empty: the repository's data/abalone.csv."),
-        "bucket": Param("", type="string", title="Bucket", description="Empty: Variable airsage_bucket."),
-        "prefix": Param("", type="string", title="Prefix", description="Empty: Variable airsage_prefix."),
+        "bucket": Param(None, type=["null", "string"], title="Bucket",
+                        description="Empty: Variable airsage_bucket, else airsage-artifacts."),
+        "prefix": Param(None, type=["null", "string"], title="Prefix",
+                        description="Empty: Variable airsage_prefix, else abalone."),
     }
 
 
@@ -91,7 +95,8 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
                               "`start_execution` → `wait_for_execution`"),
         schedule="@daily",
         start_date=start_date,
-        catchup=True,
+        # No catch-up storm on unpause: history comes from backfills (README, Backfills).
+        catchup=False,
         max_active_runs=3,
         is_paused_upon_creation=True,
         params=_params(),

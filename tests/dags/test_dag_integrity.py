@@ -73,9 +73,10 @@ def test_schedule_tags_retries_docs(parsed, dag_id):
     dag = parsed["dags"][dag_id]
     assert {"airsage", "abalone"} <= set(dag["tags"])
     assert "0 0 * * *" in dag["schedule"]  # @daily
-    assert dag["catchup"] is True and 1 <= dag["max_active_runs"] <= 3
+    assert dag["catchup"] is False and 1 <= dag["max_active_runs"] <= 3
     assert dag["doc_md"]
-    assert dag["params"]["mse_threshold"] == 6.0
+    # every param is valid at its default (the UI form submits with one click)
+    assert dag["params"] == {"mse_threshold": 6.0, "source": None, "bucket": None, "prefix": None}
     for task_id, task in dag["tasks"].items():
         assert task["retries"] >= 2 and task["backoff"] > 1, task_id
         assert task["doc_md"] and task["on_failure"], task_id
