@@ -269,15 +269,15 @@ class ObjectRootS3:
             return f"key {key!r} cannot be stored in the emulated S3's object root: {exc}"
         if path.is_dir():
             return (f"key {key!r} is also the prefix of other keys (s3://{bucket}/{key}/...); the emulated S3 keeps "
-                    "objects as files, so one name cannot be both an object and a 'directory'")
+                    "objects as files under its object root, so one name cannot be both an object and a 'directory'")
         bucket_dir = self.store.root / bucket
         for parent in path.parents:
             if parent == bucket_dir or bucket_dir not in parent.parents:
                 break
             if parent.is_file():
                 other = parent.relative_to(bucket_dir).as_posix()
-                return (f"key {key!r} would be inside object {other!r}; the emulated S3 keeps objects as files, "
-                        "so one name cannot be both an object and a 'directory'")
+                return (f"key {key!r} would be inside object {other!r}; the emulated S3 keeps objects as files "
+                        "under its object root, so one name cannot be both an object and a 'directory'")
         return None
 
 
