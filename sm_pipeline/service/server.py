@@ -72,11 +72,14 @@ class ServiceApp:
         return app(environ, start_response)
 
     def _sagemaker(self, environ: dict, start_response):
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        if environ.get("wsgi.input_terminated"):  # a chunked body: the server ends the stream for us
+            body = environ["wsgi.input"].read()
+        else:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
         status, payload = self.api.handle(environ.get("HTTP_X_AMZ_TARGET"), body)
         return _json_response(start_response, status, payload)
 
