@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -114,6 +115,10 @@ def _lock_root(root: Path) -> int:
     return fd
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def endpoint_url(host: str, port: int) -> str:
     """The URL clients use: a wildcard address is reached through loopback."""
     if host in ("0.0.0.0", ""):  # noqa: S104 - naming the wildcard, not binding to it
@@ -145,10 +150,14 @@ def serve(args: argparse.Namespace) -> int:
     for arn in app.api.recover():
         log.warning("execution %s was left running by a previous service: recorded Stopped", arn)
     try:
-        server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
-    except OSError as exc:
+        # Bound here rather than by werkzeug, which prints a bare OS error and exits on its own.
+        listener = socket.create_server((args.host, args.port), family=_family(args.host), backlog=128)
+    except (OSError, OverflowError) as exc:
         os.close(lock)
-        raise InvalidInput(f"--host {args.host} --port {args.port}: cannot listen: {exc.strerror}") from None
+        raise InvalidInput(f"--host {args.host} --port {args.port}: cannot listen there: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
+    server = make_server(args.host, listener.getsockname()[1], app, threaded=True,
+                         request_handler=MotoRequestHandler, fd=listener.fileno())
     stop = threading.Event()
     received: list[str] = []
 
@@ -159,7 +168,7 @@ def serve(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True)
     worker.start()
-    url = endpoint_url(args.host, server.server_port)
+    url = endpoint_url(args.host, listener.getsockname()[1])
     print(url, flush=True)
     log.info("emulated SageMaker + S3 at %s, object root %s, region %s", url, root, region)
     try:
@@ -170,6 +179,7 @@ def serve(args: argparse.Namespace) -> int:
         server.shutdown()
         app.api.executions.shutdown(SHUTDOWN_REASON.format(signal=received[0] if received else "exit"))
         server.server_close()
+        listener.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         os.close(lock)
