@@ -26,6 +26,8 @@ from sm_pipeline.storage import DEFAULT_ROOT
 
 log = logging.getLogger("sm_pipeline.service")
 
+# A liveness probe for compose/healthchecks; '_' cannot start a bucket name, so no S3 path is shadowed.
+HEALTH_PATH = "/_airsage/health"
 SHUTDOWN_REASON = "the emulated SageMaker service was stopped ({signal}) while this execution was running"
 
 
@@ -63,6 +65,9 @@ class ServiceApp:
     def __call__(self, environ: dict, start_response):
         if is_sagemaker_request(environ):
             return self._sagemaker(environ, start_response)
+        if environ.get("PATH_INFO", "") == HEALTH_PATH:
+            return _json_response(start_response, 200, {"status": "ok", "root": str(self.api.root),
+                                                         "running_executions": len(self.api.executions.running())})
         if environ.get("PATH_INFO", "").startswith("/moto-api"):
             # moto's reset/state API would wipe S3 behind the object root's back: not served here.
             return _json_response(start_response, 404, {"__type": "NotFound", "message": "moto's /moto-api is not "

@@ -128,3 +128,8 @@ def test_a_client_request_token_means_one_request(sm):
                                                            PipelineDefinition=json.dumps(FAIL_DEFINITION),
                                                            ClientRequestToken=token))
     assert code == "ValidationException" and "already used for a different CreatePipeline request" in message
+
+
+def test_a_health_path_answers_for_healthchecks(endpoint):
+    with urllib.request.urlopen(endpoint + "/_airsage/health", timeout=60) as response:  # noqa: S310 - loopback
+        assert response.status == 200 and json.loads(response.read())["status"] == "ok"
