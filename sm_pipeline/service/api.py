@@ -33,6 +33,7 @@ from sm_pipeline.service.state import (
     PipelineStore,
     TagStore,
     TokenStore,
+    expire_tokens,
     in_time_window,
     paginate,
     time_key,
@@ -44,6 +45,7 @@ log = logging.getLogger("sm_pipeline.service")
 
 DEFAULT_MAX_PARALLEL = 2  # steps at a time when neither the pipeline nor the start request says
 STOP_REASON = "Stopped by a StopPipelineExecution request"
+TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600  # how long a ClientRequestToken keeps its first answer
 _JOB_NAME_RE = re.compile(r"^pipelines-([a-z0-9]+)-")
 _JOB_STATUS = {"Succeeded": "Completed", "Failed": "Failed", "Stopped": "Stopped", "Stopping": "Stopping",
                "Executing": "InProgress", "Starting": "InProgress"}
@@ -94,7 +96,8 @@ class SageMakerApi:
         self.lock = threading.RLock()
 
     def recover(self) -> list[str]:
-        """End the executions a previous service left running; returns their ARNs."""
+        """End the executions a previous service left running (returns their ARNs); forget old tokens."""
+        expire_tokens(self.root, TOKEN_LIFETIME_SECONDS)
         return self.executions.recover(self.pipelines.names())
 
     def handle(self, target: str | None, body: bytes) -> tuple[int, dict]:

@@ -39,6 +39,11 @@ from sm_pipeline.storage_io import write_bytes_atomic
 log = logging.getLogger("sm_pipeline.service.s3")
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Query parameters of a bucket listing (ListObjects, ListObjectsV2, ListObjectVersions, ListMultipartUploads).
+_LIST_PARAMETERS = frozenset({"list-type", "prefix", "delimiter", "marker", "continuation-token", "start-after",
+                              "max-keys", "encoding-type", "fetch-owner", "versions", "key-marker",
+                              "version-id-marker", "uploads", "upload-id-marker", "max-uploads",
+                              "optional-object-attributes"})
 # Sub-resources of a key that change its metadata only (tags, ACL, retention): no bytes to write through.
 _METADATA_SUBRESOURCES = frozenset({"tagging", "acl", "retention", "legal-hold", "restore"})
 
@@ -148,10 +153,11 @@ class ObjectRootS3:
             return
         if key:
             self.pull_key(bucket, key)
-        elif "prefix" in query and method in _READ_METHODS:
-            self.pull_prefix(bucket, query["prefix"][0])
-        else:
-            self.pull_prefix(bucket, "")
+        elif method == "GET" and set(query) <= _LIST_PARAMETERS:  # a listing: only the listed prefix
+            self.pull_prefix(bucket, (query.get("prefix") or [""])[0])
+        elif (method == "POST" and "delete" in query) or (method == "DELETE" and not query):
+            self.pull_prefix(bucket, "")  # DeleteObjects names keys in its body; DeleteBucket needs all
+        # other bucket-level calls (HeadBucket, ?location, ?versioning, ...) touch no object
 
     def pull_buckets(self) -> None:
         """Make every bucket directory of the root a bucket in moto."""

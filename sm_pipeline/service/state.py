@@ -179,6 +179,23 @@ class TokenStore:
         return answer
 
 
+def expire_tokens(root: Path, max_age_seconds: float) -> int:
+    """Forget ClientRequestToken answers older than ``max_age_seconds`` (SageMaker's tokens expire too)."""
+    import time
+
+    directory = service_dir(root) / "tokens"
+    removed = 0
+    cutoff = time.time() - max_age_seconds
+    for path in directory.glob("*.json") if directory.is_dir() else []:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def paginate(items: list[dict], sort_key: Callable[[dict], tuple], descending: bool, max_results: int | None,
              next_token: str | None, default_max: int = 10) -> tuple[list[dict], str | None]:
     """One page of ``items`` in sort order, and the NextToken of the next page (None on the last).
@@ -216,5 +233,5 @@ def in_time_window(value: Any, after: Any, before: Any) -> bool:
     return (after is None or when > time_key(after)) and (before is None or when < time_key(before))
 
 
-__all__ = ["ApiError", "PipelineStore", "TagStore", "TokenStore", "in_time_window", "paginate", "read_json",
-           "service_dir", "time_key", "write_json"]
+__all__ = ["ApiError", "PipelineStore", "TagStore", "TokenStore", "expire_tokens", "in_time_window", "paginate",
+           "read_json", "service_dir", "time_key", "write_json"]
