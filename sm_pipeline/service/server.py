@@ -135,32 +135,34 @@ def endpoint_url(host: str, port: int) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM; returns the exit code."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from werkzeug.serving import make_server
-
     from sm_pipeline.local.jobs import local_region
 
+    # Everything a user can get wrong is checked before the heavy imports (moto, werkzeug).
     if not 0 <= args.port <= 65535:
         raise InvalidInput(f"--port {args.port}: must be between 0 and 65535")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.INFO if args.log_requests else logging.WARNING)
     root = Path(args.root).resolve()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidInput(f"--root {args.root}: cannot create the object root: {exc.strerror}") from None
     lock = _lock_root(root)
-    region = local_region()
-    app = ServiceApp(root, region)
-    for arn in app.api.recover():
-        log.warning("execution %s was left running by a previous service: recorded Stopped", arn)
     try:
         # Bound here rather than by werkzeug, which prints a bare OS error and exits on its own.
         listener = socket.create_server((args.host, args.port), family=_family(args.host), backlog=128)
     except (OSError, OverflowError) as exc:
         os.close(lock)
-        raise InvalidInput(f"--host {args.host} --port {args.port}: cannot listen there: "
-                           f"{getattr(exc, 'strerror', None) or exc}") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InvalidInput(f"--host {args.host} --port {args.port}: cannot listen there: {reason}") from None
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.log_requests else logging.WARNING)
+    region = local_region()
+    app = ServiceApp(root, region)
+    for arn in app.api.recover():
+        log.warning("execution %s was left running by a previous service: recorded Stopped", arn)
     server = make_server(args.host, listener.getsockname()[1], app, threaded=True,
                          request_handler=MotoRequestHandler, fd=listener.fileno())
     stop = threading.Event()
