@@ -23,7 +23,7 @@ from sm_pipeline.local.records import (
     runner_is_alive,
     utc_now,
 )
-from sm_pipeline.service.protocol import conflict, not_found, validation_error
+from sm_pipeline.service.protocol import ApiError, conflict, not_found, validation_error
 
 log = logging.getLogger("sm_pipeline.service")
 
@@ -63,6 +63,7 @@ class Executions:
         self.records = LocalExecutionStore(self.root)
         self._live: dict[str, _Live] = {}  # by execution ARN
         self._lock = threading.Lock()
+        self._closing = False
 
     # ---- lifecycle -------------------------------------------------------------------------
     def recover(self, pipeline_names: list[str]) -> list[str]:
@@ -92,6 +93,8 @@ class Executions:
         Each ends Stopped with ``reason``; its running jobs are killed.
         """
         with self._lock:
+            if not only_prefix:
+                self._closing = True  # no execution starts after this snapshot
             live = [execution for arn, execution in self._live.items() if arn.startswith(only_prefix)]
         for execution in live:
             execution.stop.stop(reason)
@@ -191,6 +194,8 @@ class Executions:
                     self._live.pop(arn, None)
 
         with self._lock:
+            if self._closing:
+                raise ApiError("ServiceUnavailable", "the emulated SageMaker service is shutting down", 503)
             if arn in self._live:
                 raise conflict(f"Pipeline execution {arn} is already running.")
             self._live[arn] = live

@@ -90,7 +90,8 @@ class ServiceApp:
         return _json_response(start_response, status, payload)
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error", 501: "Not Implemented"}
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error", 501: "Not Implemented",
+            503: "Service Unavailable"}
 
 
 def _json_response(start_response, status: int, payload: dict):
