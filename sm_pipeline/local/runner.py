@@ -257,6 +257,8 @@ class _Execution:
 
         region = local_region()
         self.stop = control.stop
+        if control.resume and not control.execution_id:
+            raise InvalidInput("resume=True needs the execution_id of the Failed or Stopped execution to resume")
         execution_id = checked_execution_id(control.execution_id) if control.execution_id else new_execution_id()
         # Held until the run ends: a second runner of the same execution (a double resume) fails at once.
         self._run_lock = _lock_records(records_dir(store.root, pipeline_name, execution_id), execution_id)
