@@ -1,4 +1,4 @@
-"""``python -m sm_pipeline``: definition | validate | make-data | run-local.
+"""``python -m sm_pipeline``: definition | validate | make-data | run-local | serve.
 
 Exit codes: 0 ok, 1 pipeline Failed/Stopped (run-local), 2 invalid input. Errors go to stderr
 as one line.
@@ -53,6 +53,12 @@ def _cmd_run_local(args: argparse.Namespace) -> int:
     return run_local(args)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from sm_pipeline.service.server import serve
+
+    return serve(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m sm_pipeline``."""
     parser = argparse.ArgumentParser(prog="python -m sm_pipeline", description=__doc__.splitlines()[0])
@@ -79,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(func=_cmd_run_local)
+
+    p = sub.add_parser("serve", help="serve an emulated SageMaker (pipelines run by the local runner) and S3 "
+                                     "on one loopback endpoint; prints its URL first")
+    from sm_pipeline.service.server import add_arguments as add_serve_arguments
+
+    add_serve_arguments(p)
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -1,9 +1,10 @@
 """Execution records under ``<root>/.airsage/executions/<pipeline>/<execution-id>/``.
 
 ``describe.json`` is shaped like DescribePipelineExecution, ``steps.json`` like
-ListPipelineExecutionSteps (newest step first), ``logs/`` holds each step's stdout and stderr. The
-runner's pid, host and process start time are recorded so that a reader can tell a live "Executing"
-run from one whose runner died (reported as Stopped).
+ListPipelineExecutionSteps (newest step first), ``logs/`` holds each step's stdout and stderr,
+``properties.json`` the properties (``Get Steps.X...``) and property files of every step that
+succeeded, which is what a resumed execution reuses. The runner's pid, host and process start time are
+recorded so that a reader can tell a live "Executing" run from one whose runner died (reported as Stopped).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from sm_pipeline.storage import INTERNAL_DIR
 from sm_pipeline.storage_io import write_text_atomic
+
+PROPERTIES_FILE = "properties.json"
 
 
 def utc_now() -> str:
@@ -60,7 +63,8 @@ def runner_is_alive(runner: dict) -> bool:
 class ExecutionRecorder:
     """Writes one execution's records atomically as its state changes (thread-safe)."""
 
-    def __init__(self, root: Path, describe: dict):
+    def __init__(self, root: Path, describe: dict, steps: list[dict] | None = None):
+        """Start the records of ``describe``'s execution; ``steps`` (newest first) carries over earlier entries."""
         self.dir = executions_dir(root) / describe["PipelineName"] / describe["PipelineExecutionId"]
         self.logs_dir = self.dir / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +75,18 @@ class ExecutionRecorder:
             "RecordsDir": str(self.dir), "LogsDir": str(self.logs_dir)}}
         self.steps: dict[str, dict] = {}
         self._order: list[str] = []
+        for entry in reversed(steps or []):
+            self.steps[entry["StepName"]] = dict(entry)
+            self._order.append(entry["StepName"])
         self._flush_locked()  # nothing else can hold the recorder yet
+
+    def save_step_properties(self, name: str, properties: dict, property_files: dict | None) -> None:
+        """Persist what a succeeded step left for later steps (its properties and property files)."""
+        with self._lock:
+            path = self.dir / PROPERTIES_FILE
+            saved = _read_json(path) or {}
+            saved[name] = {"Properties": properties, "PropertyFiles": property_files or {}}
+            write_text_atomic(path, json.dumps(saved, indent=2, default=str))
 
     def update_execution(self, **fields) -> None:
         """Change top-level fields (status, failure reason) and persist."""
@@ -105,6 +120,13 @@ class ExecutionRecorder:
                           json.dumps({"PipelineExecutionSteps": self._step_list_locked()}, indent=2, default=str))
 
 
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 class LocalExecutionStore:
     """Reads the execution records the local runner leaves under an object root."""
 
@@ -135,6 +157,26 @@ class LocalExecutionStore:
         """One execution's steps, as ListPipelineExecutionSteps returns them."""
         path = executions_dir(self.root) / pipeline_name / execution_id / "steps.json"
         return json.loads(path.read_text())["PipelineExecutionSteps"]
+
+    def definition(self, pipeline_name: str, execution_id: str) -> dict:
+        """The definition the execution ran with; FileNotFoundError if unknown."""
+        return json.loads((executions_dir(self.root) / pipeline_name / execution_id / "definition.json").read_text())
+
+    def step_properties(self, pipeline_name: str, execution_id: str) -> dict[str, dict]:
+        """``{step: {"Properties": ..., "PropertyFiles": ...}}`` of the steps that succeeded (may be empty)."""
+        return _read_json(executions_dir(self.root) / pipeline_name / execution_id / PROPERTIES_FILE) or {}
+
+    def mark_interrupted(self, pipeline_name: str, execution_id: str, status: str, reason: str) -> dict:
+        """End an execution whose runner died while it was Executing: ``status`` and ``reason`` on it,
+        and ``Stopped`` on the steps that were still running. Returns the new describe dict."""
+        describe = self.describe(pipeline_name, execution_id)
+        now = utc_now()
+        steps = [{**entry, "StepStatus": "Stopped", "EndTime": now}
+                 if entry.get("StepStatus") in ("Starting", "Executing", "Stopping") else entry
+                 for entry in self.steps(pipeline_name, execution_id)]
+        fields = {"PipelineExecutionStatus": status, "FailureReason": reason, "EndTime": now, "LastModifiedTime": now}
+        recorder = ExecutionRecorder(self.root, {**describe, **fields}, steps=steps)
+        return dict(recorder.describe)
 
     @staticmethod
     def _read(path: Path) -> dict | None:

@@ -110,12 +110,43 @@ class LocalModelRegistry:
 
     def update_approval_status(self, arn: str, status: str) -> dict:
         """Set a version's ModelApprovalStatus (Approved, Rejected or PendingManualApproval)."""
-        status = _checked_status(status)
+        return self.update_model_package(arn, {"ModelApprovalStatus": status})
+
+    def update_model_package(self, arn: str, changes: dict) -> dict:
+        """Apply UpdateModelPackage's changes to one version; returns the new description.
+
+        ``ModelApprovalStatus`` is checked; ``CustomerMetadataProperties`` are merged and
+        ``CustomerMetadataPropertiesToRemove`` removed; ``AdditionalInferenceSpecificationsToAdd`` are
+        appended to ``AdditionalInferenceSpecifications``; any other field replaces the stored one.
+        """
+        changes = dict(changes)
         package = self.describe_model_package(arn)
-        package.update(ModelApprovalStatus=status, LastModifiedTime=utc_now())
+        if "ModelApprovalStatus" in changes:
+            package["ModelApprovalStatus"] = _checked_status(changes.pop("ModelApprovalStatus"))
+        metadata = dict(package.get("CustomerMetadataProperties") or {})
+        metadata.update(changes.pop("CustomerMetadataProperties", None) or {})
+        for key in changes.pop("CustomerMetadataPropertiesToRemove", None) or []:
+            metadata.pop(key, None)
+        if metadata or "CustomerMetadataProperties" in package:
+            package["CustomerMetadataProperties"] = metadata
+        added = changes.pop("AdditionalInferenceSpecificationsToAdd", None)
+        if added:
+            package["AdditionalInferenceSpecifications"] = list(package.get("AdditionalInferenceSpecifications") or []) + added
+        package.update(changes)
+        package["LastModifiedTime"] = utc_now()
         write_text_atomic(self.dir / package["ModelPackageGroupName"] / "versions" / f"{package['ModelPackageVersion']}.json",
                           json.dumps(package, indent=2, default=str))
         return package
+
+    def describe_group(self, group: str) -> dict | None:
+        """DescribeModelPackageGroup's fields of ``group`` (matched case-insensitively), or None."""
+        for name in self.list_groups():
+            if name.lower() == group.lower():
+                try:
+                    return json.loads((self.dir / name / "group.json").read_text())
+                except (OSError, json.JSONDecodeError):
+                    return None
+        return None
 
     def _parse_arn(self, arn: str) -> tuple[str, int]:
         match = _ARN_RE.match(arn or "")

@@ -7,13 +7,12 @@ then run as soon as their dependencies succeeded, up to ``max_parallel`` at a ti
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import signal
-import string
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,10 +24,19 @@ from typing import Any
 from sm_pipeline.errors import DefinitionError, InvalidInput
 from sm_pipeline.expressions import EXECUTION_VARIABLES, ExpressionContext, ExpressionError, render, resolve
 from sm_pipeline.local.cache import CACHEABLE_TYPES, StepCache, cache_config, cache_key, code_hash
+from sm_pipeline.local.control import (
+    RESUMABLE_STATUSES,
+    STOP_REQUEST_FILE,
+    StopHandle,
+    checked_execution_id,
+    new_execution_id,
+    pipeline_arn,
+    read_stop_request,
+    records_dir,
+)
 from sm_pipeline.local.control_steps import lambda_callable, run_condition, run_fail, run_lambda
 from sm_pipeline.local.images import has_local_equivalent, is_xgboost_image
 from sm_pipeline.local.jobs import (
-    ACCOUNT_ID,
     ExecutionInfo,
     JobContext,
     StepFailed,
@@ -42,7 +50,7 @@ from sm_pipeline.local.models import model_containers, run_model
 from sm_pipeline.local.parameters import cast_parameters
 from sm_pipeline.local.processes import JobProcesses
 from sm_pipeline.local.processing import run_processing
-from sm_pipeline.local.records import ExecutionRecorder, utc_now
+from sm_pipeline.local.records import ExecutionRecorder, LocalExecutionStore, utc_now
 from sm_pipeline.local.registry import run_register_model
 from sm_pipeline.local.training import run_training
 from sm_pipeline.local.transform import run_transform
@@ -107,11 +115,6 @@ class PipelineResult:
         }
 
 
-def _new_execution_id() -> str:
-    alphabet = string.ascii_lowercase + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(12))
-
-
 def run_pipeline(
     definition: dict | str | Path,
     parameters: Mapping[str, Any] | None = None,
@@ -124,11 +127,21 @@ def run_pipeline(
     lambdas: Mapping[str, Callable[[dict], dict]] | None = None,
     use_cache: bool = True,
     retry_interval_scale: float | None = None,
+    execution_id: str | None = None,
+    stop: StopHandle | None = None,
+    resume: bool = False,
+    describe_fields: Mapping[str, Any] | None = None,
 ) -> PipelineResult:
     """Execute a pipeline definition locally and return its result (never raises for a failed step).
 
     Raises InvalidInput (DefinitionError for the definition) before any step runs when the definition,
     a parameter, a step type, an image or a Lambda function cannot be run locally.
+
+    ``execution_id`` names the execution in advance (see ``sm_pipeline.local.control``); ``stop`` lets
+    another thread stop it; ``resume=True`` (with ``execution_id``) continues that Failed or Stopped
+    execution in place, reusing its succeeded steps (``resume_pipeline`` does this from the records
+    alone); ``describe_fields`` are extra DescribePipelineExecution fields to record (a description,
+    a pipeline version id). The first event is ``execution_started``, sent once the records exist.
     """
     definition = load_definition(definition)
     problems = validate_definition(definition)
@@ -143,8 +156,19 @@ def run_pipeline(
     if retry_interval_scale is None:
         retry_interval_scale = float(os.environ.get(RETRY_SCALE_ENV, "1"))
     execution = _Execution(definition, entries, values, ObjectStore(root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT),
-                           pipeline_name, display_name, max_parallel, on_event, handlers, use_cache, retry_interval_scale)
+                           pipeline_name, display_name, max_parallel, on_event, handlers, use_cache, retry_interval_scale,
+                           _Control(execution_id, stop or StopHandle(), resume, dict(describe_fields or {})))
     return execution.run()
+
+
+@dataclass
+class _Control:
+    """How an execution is controlled from outside: its preassigned id, stop handle, resume flag."""
+
+    execution_id: str | None
+    stop: StopHandle
+    resume: bool
+    describe_fields: dict
 
 
 def check_runnable(entries: list[StepEntry], parameters: dict, lambdas: Mapping[str, Callable]) -> None:
@@ -202,11 +226,15 @@ class _Stopped(Exception):
     """Internal: the step was stopped."""
 
 
+class _StopExecution(Exception):
+    """Internal: a stop was requested through the StopHandle or a stop-request file."""
+
+
 class _Execution:
     """One execution's state, scheduler and step runner."""
 
     def __init__(self, definition, entries, parameters, store, pipeline_name, display_name, max_parallel,
-                 on_event, lambdas, use_cache, retry_interval_scale):
+                 on_event, lambdas, use_cache, retry_interval_scale, control: _Control):
         self.entries = {entry.name: entry for entry in entries}
         self.order = [entry.name for entry in entries]
         self.deps = {entry.name: step_dependencies(entry) for entry in entries}
@@ -228,19 +256,38 @@ class _Execution:
         self.failures: list[tuple[str, StepFailed]] = []
 
         region = local_region()
-        execution_id = _new_execution_id()
-        pipeline_arn = f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:pipeline/{pipeline_name.lower()}"
-        self.info = ExecutionInfo(pipeline_name, execution_id, f"{pipeline_arn}/execution/{execution_id}",
-                                  region, utc_now())
+        self.stop = control.stop
+        if control.resume and not control.execution_id:
+            raise InvalidInput("resume=True needs the execution_id of the Failed or Stopped execution to resume")
+        execution_id = checked_execution_id(control.execution_id) if control.execution_id else new_execution_id()
+        # Held until the run ends: a second runner of the same execution (a double resume) fails at once.
+        self._run_lock = _lock_records(records_dir(store.root, pipeline_name, execution_id), execution_id)
+        try:
+            self._start_records(definition, parameters, store, pipeline_name, display_name, max_parallel, region,
+                                execution_id, control)
+        except BaseException:
+            _unlock(self._run_lock)
+            raise
+
+    def _start_records(self, definition, parameters, store, pipeline_name, display_name, max_parallel, region,
+                       execution_id, control: _Control) -> None:
+        previous = self._read_for_resume(store, pipeline_name, execution_id) if control.resume else None
+        if not previous and (records_dir(store.root, pipeline_name, execution_id) / "describe.json").exists():
+            raise InvalidInput(f"execution id {execution_id} of pipeline {pipeline_name} is already taken "
+                               "(to continue that execution, resume it)")
+        arn = pipeline_arn(pipeline_name, region)
+        # A resumed execution keeps its start time: Execution.StartDateTime must resolve as before.
+        start_time = previous["describe"]["CreationTime"] if previous else utc_now()
+        self.info = ExecutionInfo(pipeline_name, execution_id, f"{arn}/execution/{execution_id}", region, start_time)
         self.variables = {
             "PipelineExecutionId": execution_id, "PipelineExecutionArn": self.info.execution_arn,
-            "PipelineName": pipeline_name, "PipelineArn": pipeline_arn, "StartDateTime": self.info.start_time,
+            "PipelineName": pipeline_name, "PipelineArn": arn, "StartDateTime": self.info.start_time,
         }
         experiment = resolve(definition.get("PipelineExperimentConfig"), ExpressionContext(parameters, self.variables))
-        self.recorder = ExecutionRecorder(store.root, {
+        describe = {
             "PipelineName": pipeline_name,
             "PipelineExecutionId": execution_id,
-            "PipelineArn": pipeline_arn,
+            "PipelineArn": arn,
             "PipelineExecutionArn": self.info.execution_arn,
             "PipelineExecutionDisplayName": display_name or execution_id,
             "PipelineExecutionStatus": "Executing",
@@ -250,9 +297,62 @@ class _Execution:
             "CreationTime": self.info.start_time,
             "LastModifiedTime": self.info.start_time,
             "CreatedBy": {}, "LastModifiedBy": {},
-        })
+            **control.describe_fields,
+        }
+        kept_steps = self._adopt(previous) if previous else None
+        if previous:
+            describe = {**{k: v for k, v in previous["describe"].items() if k not in ("FailureReason", "EndTime")},
+                        "PipelineExecutionStatus": "Executing", "LastModifiedTime": utc_now(),
+                        "ParallelismConfiguration": {"MaxParallelExecutionSteps": max_parallel},
+                        **control.describe_fields}
+        self.recorder = ExecutionRecorder(store.root, describe, steps=kept_steps)
+        (self.recorder.dir / STOP_REQUEST_FILE).unlink(missing_ok=True)  # a stale request from an earlier run
         write_text_atomic(self.recorder.dir / "definition.json", _json(definition))
         self.work_root = store.root / INTERNAL_DIR / "work" / execution_id
+        if previous:
+            shutil.rmtree(self.work_root, ignore_errors=True)  # sandboxes of the interrupted run
+
+    # ---- resume -------------------------------------------------------------------------------
+    @staticmethod
+    def _read_for_resume(store: ObjectStore, pipeline_name: str, execution_id: str) -> dict:
+        """What a Failed/Stopped execution left (read under the run lock, so no runner changes it meanwhile)."""
+        records = LocalExecutionStore(store.root)
+        try:
+            describe = records.describe(pipeline_name, execution_id)
+        except FileNotFoundError:
+            raise InvalidInput(f"no local execution {pipeline_name}/{execution_id} under {store.root} to resume") from None
+        status = describe.get("PipelineExecutionStatus")
+        if status not in RESUMABLE_STATUSES:
+            raise InvalidInput(f"local execution {pipeline_name}/{execution_id} is {status}; "
+                               f"only a {' or '.join(RESUMABLE_STATUSES)} execution can be resumed")
+        return {"describe": describe, "steps": records.steps(pipeline_name, execution_id),
+                "properties": records.step_properties(pipeline_name, execution_id)}
+
+    def _adopt(self, previous: dict) -> list[dict]:
+        """Take over the succeeded steps of the execution being resumed; returns their step entries."""
+        kept = []
+        for entry in previous["steps"]:
+            name = entry.get("StepName")
+            saved = previous["properties"].get(name)
+            if entry.get("StepStatus") != "Succeeded" or name not in self.entries or saved is None:
+                continue  # failed, stopped, skipped or unknown: runs (or is skipped) again
+            self.records[name] = saved["Properties"]
+            if saved.get("PropertyFiles"):
+                self.property_files[name] = saved["PropertyFiles"]
+            self.status[name] = "Succeeded"
+            if self.entries[name].type == "Condition":
+                self.branch_taken[name] = "IfSteps" if saved["Properties"].get("Outcome") == "True" else "ElseSteps"
+            kept.append(entry)
+        return kept
+
+    def _stop_requested(self) -> bool:
+        if self.stop.is_set():
+            return True
+        request = read_stop_request(self.recorder.dir)
+        if request is None:
+            return False
+        self.stop.stop(request.get("Reason") or "Execution stopped by a stop request (sm_pipeline.local.request_stop)")
+        return True
 
     # ---- events and records -------------------------------------------------------------------
     def emit(self, **event) -> None:
@@ -297,8 +397,12 @@ class _Execution:
         previous_sigterm = _raise_keyboard_interrupt_on_sigterm()
         pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="airsage-step")
         running: dict[Future, str] = {}
+        self.emit(event="execution_started", execution_arn=self.info.execution_arn,
+                  records_dir=str(self.recorder.dir), resumed_steps=sorted(self.status))
         try:
             while True:
+                if self._stop_requested():
+                    raise _StopExecution()
                 self._propagate_skips()
                 if not self.failures:
                     for name in self.order:
@@ -312,14 +416,18 @@ class _Execution:
                 done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
                     self._finish(running.pop(future), future)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _StopExecution):
             stopped = True
+            self.recorder.update_execution(PipelineExecutionStatus="Stopping")
             self.processes.stop_all()
             self._drain(running)
         finally:
             pool.shutdown(wait=True)
             _restore_sigterm(previous_sigterm)
-        return self._conclude(stopped)
+        try:
+            return self._conclude(stopped)
+        finally:
+            _unlock(self._run_lock)
 
     def _drain(self, running: dict[Future, str]) -> None:
         while running:
@@ -346,7 +454,7 @@ class _Execution:
 
     def _conclude(self, stopped: bool) -> PipelineResult:
         if stopped or (any(s == "Stopped" for s in self.status.values()) and not self.failures):
-            status, reason = "Stopped", "Execution stopped by the user (Ctrl-C or SIGTERM)"
+            status, reason = "Stopped", self.stop.reason or "Execution stopped by the user (Ctrl-C or SIGTERM)"
         elif self.failures:
             name, failure = self.failures[0]
             status = "Failed"
@@ -354,6 +462,7 @@ class _Execution:
         else:
             status, reason = "Succeeded", None
         self.recorder.update_execution(PipelineExecutionStatus=status, FailureReason=reason, EndTime=utc_now())
+        (self.recorder.dir / STOP_REQUEST_FILE).unlink(missing_ok=True)  # honoured (or too late): the record says so
         if not _keep_sandbox():
             shutil.rmtree(self.work_root, ignore_errors=True)
         self.emit(event="execution_finished", status=status, reason=reason)
@@ -421,6 +530,8 @@ class _Execution:
             self.status[name] = "Succeeded"
             if entry.type == "Condition":
                 self.branch_taken[name] = "IfSteps" if outcome.properties["Outcome"] == "True" else "ElseSteps"
+            property_files = self.property_files.get(name)
+        self.recorder.save_step_properties(name, outcome.properties, property_files)  # what a resume reuses
         fields = {"StepStatus": "Succeeded", "EndTime": utc_now(), "Metadata": outcome.metadata, "AttemptCount": attempts}
         if cache_hit:
             fields["CacheHitResult"] = {"SourcePipelineExecutionArn": outcome.metadata.get("_source")}
@@ -470,6 +581,10 @@ class _Execution:
                 self._read_property_files(entry, outcome)
                 break
             except StepFailed as failure:
+                if not failure.metadata and kind in _JOB_METADATA:
+                    # SageMaker lists the failed job's ARN in the step's metadata, as for a succeeded one.
+                    key, resource = _JOB_METADATA[kind]
+                    failure.metadata = {key: {"Arn": ctx.arn(f"{resource}/{ctx.job_name}")}}
                 delay = self._retry_delay(step, failure, attempt, time.monotonic() - first_failure)
                 if delay is None:
                     raise
@@ -538,6 +653,27 @@ class _Execution:
             interval = float(policy.get("IntervalSeconds", 1)) * float(policy.get("BackoffRate", 2.0)) ** retries_done
             return interval * self.retry_interval_scale
         return None
+
+
+_JOB_METADATA = {"Processing": ("ProcessingJob", "processing-job"), "Training": ("TrainingJob", "training-job"),
+                 "Transform": ("TransformJob", "transform-job")}
+
+
+def _lock_records(directory: Path, execution_id: str) -> int:
+    """Hold ``<records>/.run.lock`` while this runner owns the execution; InvalidInput if another runner does."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".run.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InvalidInput(f"execution {execution_id} is being run by another runner right now") from None
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def _keep_sandbox() -> bool:
