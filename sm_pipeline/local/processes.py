@@ -1,12 +1,22 @@
-"""Job subprocesses the runner can stop as a group (Ctrl-C, a failed sibling host, SIGTERM)."""
+"""Job subprocesses the runner can stop as a group (Ctrl-C, a failed sibling host, SIGTERM), and that die with it.
+
+On Linux every job process gets a parent-death signal (``PR_SET_PDEATHSIG`` = SIGKILL), so a runner
+killed with SIGKILL takes its jobs along at once; Python processes a job starts set the same through
+the container hook. Where there is no such signal (macOS), a job outlives a SIGKILLed runner until
+the next run on the same object root starts: :func:`kill_stale_jobs` ends every process whose
+``AIRSAGE_CONTAINER_ROOT`` lies in a dead run's sandbox, before the sandbox is removed.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +53,8 @@ class JobProcesses:
             # A session of its own: the terminal's Ctrl-C reaches only the runner, which then stops
             # the job deliberately (and knows it did), instead of racing the job's own traceback.
             process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,  # noqa: S603 - the step's entrypoint, no shell
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+                                       stdin=subprocess.DEVNULL, start_new_session=True,
+                                       preexec_fn=die_with_parent())
             with self._lock:
                 self._live.add(process)
             try:
@@ -68,6 +79,64 @@ class JobProcesses:
             live = list(self._live)
         for process in live:
             _signal_group(process, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive SIGKILL when this process dies (Linux); None elsewhere.
+
+    It runs between fork and exec, so it only calls the prepared libc function and ``getppid``:
+    no imports, no locks. If the runner died before the call, the child kills itself at once.
+    """
+    if _PRCTL is None:
+        return None
+    prctl, parent = _PRCTL, os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def kill_stale_jobs(sandbox: Path) -> int:
+    """SIGKILL every process whose AIRSAGE_CONTAINER_ROOT is inside ``sandbox`` (a dead run's); returns the count."""
+    try:
+        import psutil
+    except ImportError:
+        return 0
+    prefix = str(sandbox).rstrip("/") + "/"
+    killed = 0
+    for process in psutil.process_iter():
+        try:
+            root = process.environ().get("AIRSAGE_CONTAINER_ROOT", "")
+        except (psutil.Error, OSError):
+            continue  # gone, a zombie, or not ours to read
+        if (root + "/").startswith(prefix):
+            try:
+                process.kill()
+                killed += 1
+            except psutil.Error:
+                pass
+    return killed
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

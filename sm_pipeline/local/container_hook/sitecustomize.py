@@ -75,6 +75,23 @@ def _install():
     os.scandir = _scandir
 
 
+def _die_with_parent():
+    # Processes a job starts die with the job (Linux), as the job dies with the runner: a runner
+    # killed with SIGKILL leaves nothing running. See sm_pipeline/local/processes.py.
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 if _ROOT:
     _original_scandir = None
     _install()
+    _die_with_parent()
