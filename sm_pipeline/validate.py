@@ -858,3 +858,26 @@ def require_runnable(definition: dict, parameters: Mapping[str, Any] | None, lam
     problems = local_problems(definition, parameters, lambdas)
     if problems:
         raise DefinitionInvalid(problems, local=True, where=where)
+
+
+def validate_file(path: str, *, local: bool = False) -> tuple[int, list[str]]:
+    """``python -m sm_pipeline validate [--local] FILE``: (exit code, stderr lines).
+
+    SageMaker problems are ``FILE: <problem>`` (exit 2). A definition SageMaker accepts but the local
+    runner cannot run gets ``FILE: cannot run locally: <problem>`` lines — the very lines ``run-local``
+    refuses it with — and exit 0 (``--local``: exit 2). Parameters take their defaults.
+    """
+    from sm_pipeline.errors import InvalidInput, error_lines
+
+    try:
+        definition = load_definition_file(Path(path))
+        require_valid(definition, path)
+        defaults = {p["Name"]: p["DefaultValue"] for p in definition.get("Parameters") or [] if "DefaultValue" in p}
+        require_runnable(definition, defaults, None, path)
+    except DefinitionInvalid as exc:
+        if exc.local and not local:
+            return 0, [*exc.lines(), f"{path}: ok for SageMaker (run-local would refuse it: see above)"]
+        return 2, exc.lines()
+    except InvalidInput as exc:
+        return 2, error_lines(exc)
+    return 0, [f"{path}: ok"]
