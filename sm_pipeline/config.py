@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import os
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from sm_pipeline.errors import ConfigError
+from sm_pipeline.json_limits import JsonLimitError
+from sm_pipeline.json_limits import loads as json_loads
 
 ENV_PREFIX = "AIRSAGE_"
 REPO_CODE_DIR = Path(__file__).resolve().parents[1] / "processing_code"
@@ -235,6 +238,12 @@ def _validate(cfg: PipelineConfig) -> None:
         raise _fail("role_arn", cfg.role_arn, "expected an IAM role ARN arn:aws:iam::<12-digit account>:role/<name>")
     if not _REGION.match(cfg.region):
         raise _fail("region", cfg.region, "expected an AWS region such as us-east-1")
+    known = known_regions()
+    if known and cfg.region not in known:
+        close = difflib.get_close_matches(cfg.region, sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _fail("region", cfg.region, f"not an AWS region botocore knows (offline list of its partitions){hint}")
+    _check_images(cfg)
     _check_bucket(cfg.bucket)
     _check_prefix(cfg.prefix)
     if not _PIPELINE_NAME.match(cfg.pipeline_name):
@@ -278,25 +287,75 @@ def _validate(cfg: PipelineConfig) -> None:
         raise _fail("retry_backoff_rate", cfg.retry_backoff_rate, "must be 1.0-10.0")
 
 
+@functools.lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """Every region of every AWS partition in the installed botocore's endpoint data (read offline, no network)."""
+    try:
+        import botocore.loaders
+
+        endpoints = botocore.loaders.create_loader().load_data("endpoints")
+    except Exception:  # noqa: BLE001 - without botocore's data the format check above is all we can do
+        return frozenset()
+    return frozenset(region for partition in endpoints.get("partitions", []) for region in partition.get("regions", {}))
+
+
+@functools.lru_cache(maxsize=4)
+def image_registries(framework: str) -> dict[str, frozenset[str]]:
+    """``{version: regions}`` of the SDK's bundled training-image table for ``framework`` (read as JSON, offline).
+
+    Empty when the SDK's table cannot be found (then only the format checks apply).
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("sagemaker")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+    except (ImportError, ValueError):
+        return {}
+    for location in locations:
+        table = Path(location) / "core" / "image_uri_config" / f"{framework}.json"
+        try:
+            versions = json.loads(table.read_text(encoding="utf-8"))["training"]["versions"]
+            return {version: frozenset(entry.get("registries") or {}) for version, entry in versions.items()
+                    if isinstance(entry, dict)}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return {}
+
+
+def _check_images(cfg: PipelineConfig) -> None:
+    """The SDK has a training image for each framework version in the region: else it fails with a traceback."""
+    for name, framework in (("sklearn_version", "sklearn"), ("xgboost_version", "xgboost")):
+        registries = image_registries(framework)
+        version = getattr(cfg, name)
+        if not registries:
+            continue
+        if version not in registries:
+            raise _fail(name, version, f"the SageMaker SDK has no {framework} image of this version "
+                                       f"(known: {', '.join(sorted(registries))})")
+        if cfg.region not in registries[version]:
+            raise _fail("region", cfg.region, f"the SageMaker SDK has no {framework} {version} image in this region")
+
+
 def _unknown_field(name: str, source: str) -> ConfigError:
-    close = difflib.get_close_matches(name, FIELDS, n=1)
+    close = difflib.get_close_matches(name, FIELDS, n=1) if isinstance(name, str) and len(name) < 200 else []
     hint = f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(sorted(FIELDS))}"
     return ConfigError(f"unknown config field {name!r} in {source}{hint}")
 
 
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r}: not found") from None
     except OSError as exc:
         raise ConfigError(f"config file {str(path)!r}: cannot read ({exc.strerror})") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"config file {str(path)!r}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+        data = json_loads(text)
+    except JsonLimitError as exc:
+        raise ConfigError(f"config file {str(path)!r}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -325,7 +384,7 @@ def _parse_env(name: str, var: str, raw: str) -> Any:
             return [item.strip() for item in raw.split(",") if item.strip()]
         if kind == _STR_MAP:
             if raw.lstrip().startswith("{"):
-                return json.loads(raw)
+                return json_loads(raw)
             pairs = [item for item in raw.split(",") if item.strip()]
             if not all("=" in p for p in pairs):
                 raise ValueError("expected a JSON object or key=value,key=value")
@@ -333,7 +392,7 @@ def _parse_env(name: str, var: str, raw: str) -> Any:
         if kind == _OPT_STR and raw == "":
             return None
         return raw
-    except (ValueError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JsonLimitError is one
         raise ConfigError(f"environment variable {var}={raw!r} (config field {name!r}): {exc}") from None
 
 
