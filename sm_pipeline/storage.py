@@ -6,6 +6,7 @@ local runner read or write outside the object root. All writes are atomic (temp 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -206,15 +207,16 @@ def prepare_root(root: Path | str) -> Path:
     path = Path(root)
     if path.exists() and not path.is_dir():
         raise StorageError(f"object root {path}: not a directory (it is a file)")
+    probe = path / f".airsage-probe.{owner_tag()}.tmp"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe_dir = path / INTERNAL_DIR
-        probe_dir.mkdir(exist_ok=True)
-        with open(probe_dir / f".probe.{owner_tag()}.tmp", "wb") as fh:
+        with open(probe, "wb") as fh:
             fh.write(b"x")
-        os.unlink(fh.name)
     except OSError as exc:
         raise StorageError(f"object root {path}: {os_error_text(exc)}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
     return path.resolve()
 
 

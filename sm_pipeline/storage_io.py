@@ -34,6 +34,12 @@ def open_atomic(path: Path, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
         with os.fdopen(fd, mode, **open_kwargs) as fh:
             yield fh
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename:
+            raise
+        # A failed write (a full disk) names no file; the error must say which one.
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

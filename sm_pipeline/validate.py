@@ -259,17 +259,17 @@ def uri_problem(value: str) -> str | None:
     """Why ``value`` cannot be an S3Uri, or None."""
     bad = control_character(value)
     if bad:
-        return f"{shown(value)} contains a control character ({bad})"
+        return f"must not contain a control character ({bad}), as {shown(value)} does"
     if value.startswith("s3://"):
         from sm_pipeline.storage import parse_s3_uri
 
         try:
             parse_s3_uri(value)
         except InvalidInput as exc:
-            return f"{shown(value)}: {str(exc).removeprefix(repr(value) + ': ')}"
+            return f"must be a valid S3 URI: {shown(value)}: {str(exc).removeprefix(repr(value) + ': ')}"
         return None
     if not value.startswith(("https://", "file://")):
-        return f"{shown(value)} is not an s3:// URI"
+        return f"must be an s3:// URI, not {shown(value)}"
     return None
 
 
@@ -762,10 +762,11 @@ def parameter_value_problems(definition: dict, values: Mapping[str, Any], given:
 def _use_problems(uses: list[Use], values: Mapping[str, Any], label: str, only: set[str] | None = None) -> list[str]:
     ctx = ExpressionContext(parameters=values, execution_variables=_PLACEHOLDERS)
     problems: list[str] = []
+    reported: set[tuple[str, ...]] = set()
     for use in uses:
         names = sorted({ref.name for ref in references(use.expression) if ref.kind == "Parameters"})
-        if not names or (only is not None and not set(names) & only):
-            continue
+        if not names or (only is not None and not set(names) & only) or tuple(names) in reported:
+            continue  # one line per parameter: the first field it breaks
         try:
             value = resolve(use.expression, ctx)
         except (ExpressionError, RecursionError):
@@ -778,8 +779,8 @@ def _use_problems(uses: list[Use], values: Mapping[str, Any], label: str, only: 
         else:
             line = (f"parameter {', '.join(names)}: {label.lower() or 'the '}value(s) make step {use.step!r} "
                     f"{use.path} {shown(value)}, which {problem}")
-        if line not in problems:
-            problems.append(line)
+        problems.append(line)
+        reported.add(tuple(names))
     return problems
 
 

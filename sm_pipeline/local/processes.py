@@ -49,12 +49,19 @@ class JobProcesses:
         if self.stop_event.is_set():
             raise StopRequested()
         stdout_log.parent.mkdir(parents=True, exist_ok=True)
-        with open(stdout_log, "ab") as out, open(stderr_log, "ab") as err:
+        tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)
+        # Unbuffered: a write the disk refuses fails in the pump, not again when the file is closed.
+        with open(stdout_log, "ab", buffering=0) as out, open(stderr_log, "ab", buffering=0) as err:
             # A session of its own: the terminal's Ctrl-C reaches only the runner, which then stops
             # the job deliberately (and knows it did), instead of racing the job's own traceback.
-            process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,  # noqa: S603 - the step's entrypoint, no shell
+            # stderr goes through a pipe: its last lines are kept in memory too, so the failure
+            # reason has the job's own error line even when the log cannot be written (a full disk).
+            process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.PIPE,  # noqa: S603 - the step's entrypoint, no shell
                                        stdin=subprocess.DEVNULL, start_new_session=True,
                                        preexec_fn=die_with_parent())
+            pump = threading.Thread(target=_pump, args=(process.stderr, err, tail), daemon=True,
+                                    name=f"stderr-{process.pid}")
+            pump.start()
             with self._lock:
                 self._live.add(process)
             try:
@@ -68,9 +75,11 @@ class JobProcesses:
             finally:
                 with self._lock:
                     self._live.discard(process)
+                # A child the job left running may hold the pipe open: do not wait for it forever.
+                pump.join(timeout=5)
         if self.stop_event.is_set():
             raise StopRequested()
-        return JobProcessResult(returncode, read_tail(stderr_log))
+        return JobProcessResult(returncode, b"".join(tail).decode("utf-8", errors="replace").rstrip())
 
     def stop_all(self) -> None:
         """Ask every live job to stop (SIGTERM to its process group, SIGKILL after a grace period)."""
@@ -153,6 +162,26 @@ def _terminate(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         _signal_group(process, signal.SIGKILL)
         process.wait()
+
+
+def _pump(source, log, tail: deque) -> None:
+    """Copy a job's stderr to its log line by line, keeping the last lines; a log write error loses only the log."""
+    log_ok = True
+    with source:
+        while True:
+            line = source.readline(_MAX_LINE_BYTES)
+            if not line:
+                return
+            tail.append(line)
+            if log_ok:
+                try:
+                    log.write(line)
+                    log.flush()
+                except OSError:
+                    log_ok = False
+
+
+_MAX_LINE_BYTES = 8192
 
 
 def read_tail(path: Path, lines: int = STDERR_TAIL_LINES, max_bytes: int = 64 * 1024) -> str:

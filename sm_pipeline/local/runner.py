@@ -282,9 +282,10 @@ class _Execution:
             write_text_atomic(self.recorder.dir / "definition.json", _json(definition))
         except OSError as exc:
             # Nothing half-made stays behind: the run never started.
-            shutil.rmtree(self.work_root, ignore_errors=True)
-            if records_dir is not None:
-                shutil.rmtree(records_dir, ignore_errors=True)
+            for made in (self.work_root, records_dir):
+                if made is not None:
+                    shutil.rmtree(made, ignore_errors=True)
+                    _remove_empty_parents(made, store.root)
             raise StorageError(f"object root {store.root}: {os_error_text(exc)}") from None
 
     # ---- events and records -------------------------------------------------------------------
@@ -604,6 +605,17 @@ class _Execution:
             interval = float(policy.get("IntervalSeconds", 1)) * float(policy.get("BackoffRate", 2.0)) ** retries_done
             return interval * self.retry_interval_scale
         return None
+
+
+def _remove_empty_parents(path: Path, stop: Path) -> None:
+    """Remove the now-empty directories between ``path`` and ``stop`` (exclusive)."""
+    for parent in path.parents:
+        if parent == stop or stop not in parent.parents:
+            return
+        try:
+            parent.rmdir()
+        except OSError:
+            return
 
 
 def _keep_sandbox() -> bool:

@@ -82,13 +82,30 @@ def _die_with_parent():
 
     if not sys.platform.startswith("linux"):
         return
+    import signal
+
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    # The parent may have died before the signal was armed: then this process is an orphan already.
+    expected = os.environ.get("AIRSAGE_PARENT_PID", "")
+    parent = os.getppid()
+    if parent == 1 or (expected.isdigit() and int(expected) != parent and not _alive(int(expected))):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.environ["AIRSAGE_PARENT_PID"] = str(os.getpid())  # what this process's children check
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 if _ROOT:
