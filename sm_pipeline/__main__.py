@@ -15,10 +15,12 @@ from sm_pipeline.errors import InvalidInput, error_lines
 
 def _cmd_definition(args: argparse.Namespace) -> int:
     from sm_pipeline.config import load_config
+
+    config = load_config(args.config)  # before the SDK import: a bad config fails in a fraction of a second
     from sm_pipeline.definition import definition_json
     from sm_pipeline.storage_io import write_text_atomic
 
-    text = definition_json(load_config(args.config))
+    text = definition_json(config)
     if args.output:
         write_text_atomic(Path(args.output), text)
         print(f"wrote {args.output}", file=sys.stderr)

@@ -171,7 +171,8 @@ _KMS_KEY = re.compile(
     rf"^({_UUID}|mrk-[0-9a-f]{{32}}|alias/[A-Za-z0-9/_-]{{1,250}}"
     rf"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{{12}}:(key/({_UUID}|mrk-[0-9a-f]{{32}})|alias/[A-Za-z0-9/_-]{{1,250}}))$"
 )
-_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
+# AWS tags: letters, digits, separators (spaces, not line breaks) and _ . : / = + - @
+_TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 _EXPERIMENT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}$")
 
@@ -181,12 +182,12 @@ def _fail(name: str, value: Any, problem: str) -> ConfigError:
 
 
 def _check_bucket(value: str) -> None:
-    if not _BUCKET.match(value):
+    if not _BUCKET.fullmatch(value):
         raise _fail("bucket", value, "S3 bucket names are 3-63 characters of a-z, 0-9, '.' and '-', "
                     "starting and ending with a letter or digit")
     if ".." in value or ".-" in value or "-." in value:
         raise _fail("bucket", value, "S3 bucket names must not contain '..', '.-' or '-.'")
-    if _IPV4.match(value):
+    if _IPV4.fullmatch(value):
         raise _fail("bucket", value, "S3 bucket names must not look like an IP address")
     if value.startswith(("xn--", "sthree-")) or value.endswith(("-s3alias", "--ol-s3")):
         raise _fail("bucket", value, "S3 reserves this bucket name prefix/suffix")
@@ -202,15 +203,15 @@ def _check_prefix(value: str) -> None:
         raise _fail("prefix", value, "must not contain '//'")
     if any(p in (".", "..") for p in parts):
         raise _fail("prefix", value, "must not contain '.' or '..' path segments")
-    if not _PREFIX_CHARS.match(value) or len(value) > 512:
+    if not _PREFIX_CHARS.fullmatch(value) or len(value) > 512:
         raise _fail("prefix", value, "only A-Z a-z 0-9 ! _ . * ' ( ) - / allowed, at most 512 characters")
 
 
 def _check_s3_uri(name: str, value: str | None) -> None:
     if value is None:
         return
-    m = re.match(r"^s3://([^/]+)/(.+)$", value)
-    if not m:
+    m = re.fullmatch(r"^s3://([^/]+)/(.+)$", value)
+    if not m or re.search(r"[\x00-\x1f\x7f]", value):
         raise _fail(name, value, "must be an S3 URI s3://bucket/key")
 
 
@@ -224,7 +225,7 @@ def _check_tags(cfg: PipelineConfig) -> None:
             raise _fail("tags", f"{key}={value[:20]}...", "tag values are at most 256 characters")
         if key.lower().startswith("aws:"):
             raise _fail("tags", key, "tag keys must not start with the reserved 'aws:'")
-        if not _TAG_CHARS.match(key) or not _TAG_CHARS.match(value):
+        if not _TAG_CHARS.fullmatch(key) or not _TAG_CHARS.fullmatch(value):
             raise _fail("tags", f"{key}={value}", "tags allow letters, digits, spaces and _ . : / = + - @")
     if not cfg.cost_tag_key:
         raise _fail("cost_tag_key", cfg.cost_tag_key, "must not be empty")
@@ -234,9 +235,9 @@ def _check_tags(cfg: PipelineConfig) -> None:
 
 def _validate(cfg: PipelineConfig) -> None:
     """Value checks; types were checked by ``PipelineConfig.__post_init__``."""
-    if not _ROLE_ARN.match(cfg.role_arn):
+    if not _ROLE_ARN.fullmatch(cfg.role_arn):
         raise _fail("role_arn", cfg.role_arn, "expected an IAM role ARN arn:aws:iam::<12-digit account>:role/<name>")
-    if not _REGION.match(cfg.region):
+    if not _REGION.fullmatch(cfg.region):
         raise _fail("region", cfg.region, "expected an AWS region such as us-east-1")
     known = known_regions()
     if known and cfg.region not in known:
@@ -246,38 +247,38 @@ def _validate(cfg: PipelineConfig) -> None:
     _check_images(cfg)
     _check_bucket(cfg.bucket)
     _check_prefix(cfg.prefix)
-    if not _PIPELINE_NAME.match(cfg.pipeline_name):
+    if not _PIPELINE_NAME.fullmatch(cfg.pipeline_name):
         raise _fail("pipeline_name", cfg.pipeline_name, "1-256 letters, digits and single hyphens")
-    if not _GROUP_NAME.match(cfg.model_package_group):
+    if not _GROUP_NAME.fullmatch(cfg.model_package_group):
         raise _fail("model_package_group", cfg.model_package_group, "1-63 letters, digits and single hyphens")
     for name in ("processing_instance_type", "training_instance_type", "transform_instance_type"):
-        if not _INSTANCE_TYPE.match(getattr(cfg, name)):
+        if not _INSTANCE_TYPE.fullmatch(getattr(cfg, name)):
             raise _fail(name, getattr(cfg, name), "SageMaker instance types look like ml.m5.xlarge")
     if not 1 <= cfg.transform_instance_count <= 100:
         raise _fail("transform_instance_count", cfg.transform_instance_count, "must be 1-100")
     for name in ("sklearn_version", "xgboost_version"):
-        if not _FRAMEWORK_VERSION.match(getattr(cfg, name)):
+        if not _FRAMEWORK_VERSION.fullmatch(getattr(cfg, name)):
             raise _fail(name, getattr(cfg, name), "framework image versions look like 1.2-1")
     if not math.isfinite(cfg.mse_threshold) or cfg.mse_threshold <= 0:
         raise _fail("mse_threshold", cfg.mse_threshold, "must be a positive finite number")
     _check_s3_uri("input_data_uri", cfg.input_data_uri)
     _check_s3_uri("batch_data_uri", cfg.batch_data_uri)
     for subnet in cfg.subnets:
-        if not _SUBNET.match(subnet):
+        if not _SUBNET.fullmatch(subnet):
             raise _fail("subnets", subnet, "subnet ids look like subnet-0123456789abcdef0")
     for sg in cfg.security_group_ids:
-        if not _SECURITY_GROUP.match(sg):
+        if not _SECURITY_GROUP.fullmatch(sg):
             raise _fail("security_group_ids", sg, "security group ids look like sg-0123456789abcdef0")
     if bool(cfg.subnets) != bool(cfg.security_group_ids):
         raise _fail("subnets", list(cfg.subnets), "a VPC config needs both subnets and security_group_ids")
     if len(cfg.subnets) > 16 or len(cfg.security_group_ids) > 5:
         raise _fail("subnets", list(cfg.subnets), "at most 16 subnets and 5 security groups")
-    if cfg.kms_key_id is not None and not _KMS_KEY.match(cfg.kms_key_id):
+    if cfg.kms_key_id is not None and not _KMS_KEY.fullmatch(cfg.kms_key_id):
         raise _fail("kms_key_id", cfg.kms_key_id, "expected a KMS key id, key ARN, alias/<name> or alias ARN")
     _check_tags(cfg)
-    if cfg.experiment_name is not None and not _EXPERIMENT_NAME.match(cfg.experiment_name):
+    if cfg.experiment_name is not None and not _EXPERIMENT_NAME.fullmatch(cfg.experiment_name):
         raise _fail("experiment_name", cfg.experiment_name, "1-120 letters, digits and single hyphens")
-    if not _ISO_DURATION.match(cfg.cache_expire_after):
+    if not _ISO_DURATION.fullmatch(cfg.cache_expire_after):
         raise _fail("cache_expire_after", cfg.cache_expire_after, "expected an ISO 8601 duration such as P30D or PT12H")
     if not 1 <= cfg.retry_max_attempts <= 20:
         raise _fail("retry_max_attempts", cfg.retry_max_attempts, "must be 1-20")

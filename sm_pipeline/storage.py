@@ -45,7 +45,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = rest.partition("/")
     if not bucket:
         raise StorageError(f"{uri!r}: empty bucket name")
-    if not _BUCKET_RE.match(bucket) or ".." in bucket or _IP_ADDRESS_RE.match(bucket):
+    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket or _IP_ADDRESS_RE.fullmatch(bucket):
         raise StorageError(
             f"{uri!r}: invalid bucket name {bucket!r} (3-63 lowercase letters, digits, dots or hyphens)"
         )

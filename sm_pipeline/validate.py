@@ -484,7 +484,7 @@ def validate_definition(obj: Any) -> list[str]:
         if name in by_name:
             problems.append(f"duplicate step name {name!r}")
         by_name.setdefault(name, entry)
-        if not _STEP_NAME.match(name):
+        if not _STEP_NAME.fullmatch(name):
             problems.append(f"step {name!r}: a step name is 1-64 letters, digits, '-' or '_'")
         if step_type not in KNOWN_STEP_TYPES:
             problems.append(f"step {name!r}: unknown step type {shown(step_type)}")
@@ -545,7 +545,7 @@ def _check_parameters(parameters: Any, problems: list[str]) -> dict[str, dict]:
             continue
         if name in declared:
             problems.append(f"duplicate parameter {name!r}")
-        if not _PARAMETER_NAME.match(name):
+        if not _PARAMETER_NAME.fullmatch(name):
             problems.append(f"parameter {name!r}: a parameter name is 1-256 letters, digits, '-' or '_'")
         declared.setdefault(name, parameter)
         ptype = parameter.get("Type")
@@ -573,7 +573,7 @@ def parameter_value_problem(ptype: str, value: Any) -> str | None:
         return f"{value} is not a finite number"
     if ptype == "String" and isinstance(value, str):
         if len(value) > MAX_PARAMETER_VALUE_CHARS:
-            return f"is {len(value)} characters; SageMaker allows at most {MAX_PARAMETER_VALUE_CHARS}"
+            return f"{shown(value)} is {len(value)} characters; SageMaker allows at most {MAX_PARAMETER_VALUE_CHARS}"
         bad = control_character(value)
         if bad:
             return f"{shown(value)} contains a control character ({bad})"
