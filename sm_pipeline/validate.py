@@ -486,7 +486,7 @@ def validate_definition(obj: Any) -> list[str]:
         by_name.setdefault(name, entry)
         if not _STEP_NAME.fullmatch(name):
             problems.append(f"step {name!r}: a step name is 1-64 letters, digits, '-' or '_'")
-        if step_type not in KNOWN_STEP_TYPES:
+        if not isinstance(step_type, str) or step_type not in KNOWN_STEP_TYPES:
             problems.append(f"step {name!r}: unknown step type {shown(step_type)}")
     ctx = _Context(by_name, parameters, [])
     for entry in entries:
@@ -549,7 +549,7 @@ def _check_parameters(parameters: Any, problems: list[str]) -> dict[str, dict]:
             problems.append(f"parameter {name!r}: a parameter name is 1-256 letters, digits, '-' or '_'")
         declared.setdefault(name, parameter)
         ptype = parameter.get("Type")
-        if ptype not in PARAMETER_TYPES:
+        if not isinstance(ptype, str) or ptype not in PARAMETER_TYPES:
             problems.append(f"parameter {name!r}: unknown type {shown(ptype)} (String, Integer, Float or Boolean)")
             continue
         if "DefaultValue" in parameter:
@@ -651,8 +651,8 @@ def _check_references(entry: StepEntry, ctx: _Context) -> Iterator[str]:
             elif not ref.detail:
                 yield f"step {name!r}: Get of step {ref.name!r} has no property path"
         elif ref.kind == "PropertyFile" and ref.name in by_name:
-            declared = {pf.get("PropertyFileName") for pf in by_name[ref.name].step.get("PropertyFiles") or []
-                        if isinstance(pf, dict)}
+            files = by_name[ref.name].step.get("PropertyFiles")
+            declared = [pf.get("PropertyFileName") for pf in files if isinstance(pf, dict)] if isinstance(files, list) else []
             if ref.detail not in declared:
                 yield f"step {name!r}: step {ref.name!r} has no property file {ref.detail!r}"
         elif ref.kind == "Invalid":
@@ -687,10 +687,11 @@ def _check_property_files(entry: StepEntry, ctx: _Context) -> Iterator[str]:
         return
     config = _obj(_obj(entry.step.get("Arguments")).get("ProcessingOutputConfig"))
     outputs = config.get("Outputs")
-    names = {o.get("OutputName") for o in outputs if isinstance(o, dict)} if isinstance(outputs, list) else set()
+    names = [o.get("OutputName") for o in outputs if isinstance(o, dict)] if isinstance(outputs, list) else []
     for pf in declared:
         if isinstance(pf, dict) and "OutputName" in pf and pf.get("OutputName") not in names:
-            yield f"step {entry.name!r}: property file {pf.get('PropertyFileName')!r} names unknown output {pf.get('OutputName')!r}"
+            yield (f"step {entry.name!r}: property file {shown(pf.get('PropertyFileName'))} names unknown output "
+                   f"{shown(pf.get('OutputName'))}")
 
 
 # Checks of one step each; the definition's problems are their lines in this order.
