@@ -21,7 +21,7 @@ from airsage.property_files import (
     resolve_uri,
 )
 
-JUNK = settings(max_examples=400, derandomize=True, deadline=None,
+JUNK = settings(max_examples=400, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 URI = "s3://bucket/abalone/executions/e1/EvaluateAbalone/evaluation/evaluation.json"
 PATHS = st.one_of(st.sampled_from(["regression_metrics.mse.value", "a[0].b", "regression_metrics.rmse.value",

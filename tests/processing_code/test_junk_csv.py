@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sm_pipeline.local import builtin_xgboost
 
 ABALONE_HEADER = "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings"
-JUNK = settings(max_examples=150, derandomize=True, deadline=None,
+JUNK = settings(max_examples=150, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 # Cells that look almost right: numbers, NA spellings, quotes, odd characters, encodings.

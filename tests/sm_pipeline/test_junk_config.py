@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sm_pipeline.config import FIELDS, PipelineConfig, env_var_name, load_config
 from sm_pipeline.errors import ConfigError
 
-JUNK = settings(max_examples=300, derandomize=True, deadline=None,
+JUNK = settings(max_examples=300, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 NAMES = st.one_of(st.sampled_from(sorted(FIELDS)), st.text(max_size=8))

@@ -22,9 +22,9 @@ from sm_pipeline.validate import (
     validate_definition,
 )
 
-JUNK = settings(max_examples=300, derandomize=True, deadline=None,
+JUNK = settings(max_examples=300, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-RUNS = settings(max_examples=120, derandomize=True, deadline=None,
+RUNS = settings(max_examples=120, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
