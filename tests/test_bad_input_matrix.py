@@ -196,7 +196,7 @@ EVALUATION_CASES = [
                  "JSON path 'regression_metrics.mse.value' not found: no key 'mse' at regression_metrics",
                  id="missing-json-path"),
     pytest.param(b'{"regression_metrics": {"mse": {"value": NaN}}}',
-                 "is not usable JSON: NaN is not a JSON number", id="nan-mse"),
+                 "regression_metrics.mse.value is nan, not a finite number", id="nan-mse"),
     pytest.param(b'{"regression_metrics": {"mse": {"value": "low"}}}',
                  "regression_metrics.mse.value is 'low' (str), not a number", id="non-numeric-mse"),
     pytest.param(b"\xff\xfe", "is not UTF-8 text", id="not-utf8"),
@@ -870,7 +870,7 @@ PROPERTY_FILE_CASES = [
     pytest.param(b'{"regression_metrics": {"mse": {"value": 1e999}}}',
                  "s3://b/e.json: regression_metrics.mse.value is inf, not a finite number", id="overflowing-float"),
     pytest.param(b'{"regression_metrics": {"mse": {"value": Infinity}}}',
-                 "s3://b/e.json is not usable JSON: Infinity is not a JSON number", id="infinity-literal"),
+                 "s3://b/e.json: regression_metrics.mse.value is inf, not a finite number", id="infinity-literal"),
     pytest.param(b'{"regression_metrics": {"mse": {"value": [1]}}}',
                  "s3://b/e.json: regression_metrics.mse.value is [1] (list), not a number", id="list-value"),
 ]

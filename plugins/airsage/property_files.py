@@ -31,8 +31,9 @@ NON_NEGATIVE_METRICS = frozenset({"mse", "rmse", "mae", "mean_squared_error", "r
 def parse_report(data: bytes, uri: str) -> Any:
     """The JSON document in ``data``; PropertyFileError (one line) naming the URI and the problem.
 
-    Strict JSON (NaN/Infinity are refused), at most MAX_DEPTH levels deep, integers within Python's
-    digit limit; never a RecursionError or OverflowError.
+    At most MAX_DEPTH levels deep, integers of at most 300 digits; never a RecursionError or
+    OverflowError. NaN/Infinity (which Python's json.dumps writes) parse, and :func:`numeric_value`
+    names them.
     """
     if not isinstance(data, bytes | bytearray):
         raise PropertyFileError(f"{uri}: expected the file's bytes, got {type(data).__name__}")
@@ -43,22 +44,18 @@ def parse_report(data: bytes, uri: str) -> Any:
     except UnicodeDecodeError as err:
         raise PropertyFileError(f"{uri} is not UTF-8 text: {err}") from None
     try:
-        document = json.loads(text, parse_constant=_finite_only, parse_int=_bounded_int)
+        document = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as err:
         raise PropertyFileError(
             f"{uri} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
     except RecursionError:
         raise PropertyFileError(f"{uri} is not usable JSON: nested more than {MAX_DEPTH} levels deep") from None
-    except ValueError as err:  # _finite_only / _bounded_int
+    except ValueError as err:  # _bounded_int
         raise PropertyFileError(f"{uri} is not usable JSON: {err}") from None
     if _too_deep(document):
         raise PropertyFileError(f"{uri} is not usable JSON: nested more than {MAX_DEPTH} levels deep")
     return document
-
-
-def _finite_only(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _bounded_int(text: str) -> int:
