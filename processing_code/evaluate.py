@@ -174,12 +174,30 @@ def _parse_fast(block: bytes, width: int | None) -> np.ndarray | None:
     return None
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def skip_bom(fh, path: Path) -> None:
+    """Position a binary file after a UTF-8 byte-order mark; BadInput naming UTF-16/UTF-32 or binary files."""
+    head = fh.read(4096)
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise BadInput(f"{path}: file is UTF-32 encoded; save it as UTF-8")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[1:200:2].count(0) > len(head[1:200:2]) // 2 > 0 \
+            or head[0:200:2].count(0) > len(head[0:200:2]) // 2 > 0:
+        raise BadInput(f"{path}: file is UTF-16 encoded; save it as UTF-8")
+    if b"\x00" in head:
+        raise BadInput(f"{path}: file is binary, not CSV text")
+    fh.seek(len(_UTF8_BOM) if head.startswith(_UTF8_BOM) else 0)
+
+
 def _parse_slow(path: Path, block: bytes, first_row: int, width: int | None) -> np.ndarray:
     """Parse a block line by line; raises BadInput naming the first bad row (and column)."""
     try:
         lines = block.decode("utf-8").split("\n")[:-1]
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not a text CSV file (undecodable bytes)") from None
+    except UnicodeDecodeError as exc:
+        row = first_row + block.count(b"\n", 0, exc.start)
+        raise BadInput(f"{path} row {row}: not UTF-8 text (byte 0x{block[exc.start]:02x}); "
+                       "save the file as UTF-8") from None
     rows = []
     for offset, line in enumerate(lines):
         row = first_row + offset
@@ -215,6 +233,7 @@ def read_test_csv(path: Path) -> np.ndarray:
     values = None
     filled, row = 0, 1
     with open(path, "rb") as fh:
+        skip_bom(fh, path)
         for block in _line_blocks(fh):
             width = None if values is None else values.shape[1]
             parsed = _parse_fast(block, width)

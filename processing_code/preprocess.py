@@ -99,10 +99,53 @@ def list_csv_files(location: Path, what: str) -> list[Path]:
     return files
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def encoding_problem(head: bytes) -> str | None:
+    """Why a file starting with ``head`` is not UTF-8 text we can read, or None (a UTF-8 BOM is fine)."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "file is UTF-32 encoded; save it as UTF-8"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[1:200:2].count(0) > len(head[1:200:2]) // 2 > 0 \
+            or head[0:200:2].count(0) > len(head[0:200:2]) // 2 > 0:
+        return "file is UTF-16 encoded; save it as UTF-8"
+    if b"\x00" in head:
+        return "file is binary, not CSV text"
+    return None
+
+
+def not_utf8(path: Path, data: bytes, error: UnicodeDecodeError, first_row: int) -> BadInput:
+    """The error for bytes that are not UTF-8: the row, the byte, and what the file probably is."""
+    row = first_row + data.count(b"\n", 0, error.start)
+    bad = data[error.start]
+    try:
+        data.decode("cp1252")
+        guess = "; it looks Windows-1252/Latin-1 encoded"
+    except UnicodeDecodeError:
+        guess = ""
+    return BadInput(f"{path} row {row}: not UTF-8 text (byte 0x{bad:02x}){guess}; save the file as UTF-8")
+
+
+def skip_bom(fh, path: Path) -> None:
+    """Position a binary file after a UTF-8 byte-order mark (Excel's "CSV UTF-8"); BadInput for other encodings."""
+    head = fh.read(4096)
+    problem = encoding_problem(head)
+    if problem:
+        raise BadInput(f"{path}: {problem}")
+    fh.seek(len(_UTF8_BOM) if head.startswith(_UTF8_BOM) else 0)
+
+
 def _first_line(path: Path) -> str | None:
     """The first non-blank line of ``path``, or None when the file has no content."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
+    with open(path, "rb") as fh:
+        skip_bom(fh, path)
+        row = 0
+        for raw in fh:
+            row += 1
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise not_utf8(path, raw, exc, row) from None
             if line.strip():
                 return line.rstrip("\r\n")
     return None
@@ -248,8 +291,8 @@ def _parse_slow(path: Path, block: bytes, first_row: int, columns: tuple[str, ..
     """
     try:
         lines = block.decode("utf-8").split("\n")[:-1]
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not a text CSV file (undecodable bytes)") from None
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, block, exc, first_row) from None
     numeric = columns[1:]
     numbers = np.empty((len(lines), len(numeric)), dtype=np.float32)
     sex = np.empty(len(lines), dtype=np.int8)
@@ -312,6 +355,7 @@ def read_abalone_csvs(files: list[Path], labelled: bool) -> tuple[np.ndarray, np
         order = None if header is None or tuple(header) == columns else [header.index(c) for c in columns]
         rows_in_file = 0
         with open(path, "rb") as fh:
+            skip_bom(fh, path)
             row = _skip_header(fh) + 1 if header is not None else 1
             for block in _line_blocks(fh):
                 parsed = _parse_fast(block, len(columns)) if order is None else None
@@ -327,7 +371,13 @@ def read_abalone_csvs(files: list[Path], labelled: bool) -> tuple[np.ndarray, np
                 row += block.count(b"\n")
         if rows_in_file == 0:
             raise BadInput(f"{path}: empty file: no data rows")
-    return values[:filled], sex_index[:filled]
+    values = values[:filled]
+    where = files[0] if len(files) == 1 else files[0].parent
+    for column, name in enumerate(numeric):
+        # The head decides for nearly every column without scanning the rest.
+        if np.isnan(values[:1000, column]).all() and np.isnan(values[:, column]).all():
+            raise BadInput(f"{where}: column '{name}' is empty in every row")
+    return values, sex_index[:filled]
 
 
 def _plausible(numbers: np.ndarray, labelled: bool) -> bool:

@@ -10,15 +10,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from sm_pipeline.errors import InvalidInput
+from sm_pipeline.errors import InvalidInput, error_lines
 
 
 def _cmd_definition(args: argparse.Namespace) -> int:
     from sm_pipeline.config import load_config
+
+    config = load_config(args.config)  # before the SDK import: a bad config fails in a fraction of a second
     from sm_pipeline.definition import definition_json
     from sm_pipeline.storage_io import write_text_atomic
 
-    text = definition_json(load_config(args.config))
+    text = definition_json(config)
     if args.output:
         write_text_atomic(Path(args.output), text)
         print(f"wrote {args.output}", file=sys.stderr)
@@ -28,15 +30,12 @@ def _cmd_definition(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from sm_pipeline.validate import load_definition_file, validate_definition
+    from sm_pipeline.validate import validate_file
 
-    problems = validate_definition(load_definition_file(Path(args.file)))
-    for problem in problems:
-        print(f"{args.file}: {problem}", file=sys.stderr)
-    if problems:
-        return 2
-    print(f"{args.file}: ok", file=sys.stderr)
-    return 0
+    code, lines = validate_file(args.file, local=args.local)
+    for line in lines:
+        print(line, file=sys.stderr)
+    return code
 
 
 def _cmd_make_data(args: argparse.Namespace) -> int:
@@ -71,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a pipeline definition JSON; one line per problem")
     p.add_argument("file")
+    p.add_argument("--local", action="store_true",
+                   help="also fail (exit 2) when the local runner cannot run it; without it those lines are notes")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("make-data", help="write abalone-shaped synthetic data for scale tests")
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except InvalidInput as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in error_lines(exc):
+            print(line, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

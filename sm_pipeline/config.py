@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import os
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from sm_pipeline.errors import ConfigError
+from sm_pipeline.json_limits import JsonLimitError
+from sm_pipeline.json_limits import loads as json_loads
 
 ENV_PREFIX = "AIRSAGE_"
 REPO_CODE_DIR = Path(__file__).resolve().parents[1] / "processing_code"
@@ -168,7 +171,8 @@ _KMS_KEY = re.compile(
     rf"^({_UUID}|mrk-[0-9a-f]{{32}}|alias/[A-Za-z0-9/_-]{{1,250}}"
     rf"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{{12}}:(key/({_UUID}|mrk-[0-9a-f]{{32}})|alias/[A-Za-z0-9/_-]{{1,250}}))$"
 )
-_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
+# AWS tags: letters, digits, separators (spaces, not line breaks) and _ . : / = + - @
+_TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 _EXPERIMENT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}$")
 
@@ -178,12 +182,12 @@ def _fail(name: str, value: Any, problem: str) -> ConfigError:
 
 
 def _check_bucket(value: str) -> None:
-    if not _BUCKET.match(value):
+    if not _BUCKET.fullmatch(value):
         raise _fail("bucket", value, "S3 bucket names are 3-63 characters of a-z, 0-9, '.' and '-', "
                     "starting and ending with a letter or digit")
     if ".." in value or ".-" in value or "-." in value:
         raise _fail("bucket", value, "S3 bucket names must not contain '..', '.-' or '-.'")
-    if _IPV4.match(value):
+    if _IPV4.fullmatch(value):
         raise _fail("bucket", value, "S3 bucket names must not look like an IP address")
     if value.startswith(("xn--", "sthree-")) or value.endswith(("-s3alias", "--ol-s3")):
         raise _fail("bucket", value, "S3 reserves this bucket name prefix/suffix")
@@ -199,15 +203,15 @@ def _check_prefix(value: str) -> None:
         raise _fail("prefix", value, "must not contain '//'")
     if any(p in (".", "..") for p in parts):
         raise _fail("prefix", value, "must not contain '.' or '..' path segments")
-    if not _PREFIX_CHARS.match(value) or len(value) > 512:
+    if not _PREFIX_CHARS.fullmatch(value) or len(value) > 512:
         raise _fail("prefix", value, "only A-Z a-z 0-9 ! _ . * ' ( ) - / allowed, at most 512 characters")
 
 
 def _check_s3_uri(name: str, value: str | None) -> None:
     if value is None:
         return
-    m = re.match(r"^s3://([^/]+)/(.+)$", value)
-    if not m:
+    m = re.fullmatch(r"^s3://([^/]+)/(.+)$", value)
+    if not m or re.search(r"[\x00-\x1f\x7f]", value):
         raise _fail(name, value, "must be an S3 URI s3://bucket/key")
 
 
@@ -221,7 +225,7 @@ def _check_tags(cfg: PipelineConfig) -> None:
             raise _fail("tags", f"{key}={value[:20]}...", "tag values are at most 256 characters")
         if key.lower().startswith("aws:"):
             raise _fail("tags", key, "tag keys must not start with the reserved 'aws:'")
-        if not _TAG_CHARS.match(key) or not _TAG_CHARS.match(value):
+        if not _TAG_CHARS.fullmatch(key) or not _TAG_CHARS.fullmatch(value):
             raise _fail("tags", f"{key}={value}", "tags allow letters, digits, spaces and _ . : / = + - @")
     if not cfg.cost_tag_key:
         raise _fail("cost_tag_key", cfg.cost_tag_key, "must not be empty")
@@ -231,44 +235,50 @@ def _check_tags(cfg: PipelineConfig) -> None:
 
 def _validate(cfg: PipelineConfig) -> None:
     """Value checks; types were checked by ``PipelineConfig.__post_init__``."""
-    if not _ROLE_ARN.match(cfg.role_arn):
+    if not _ROLE_ARN.fullmatch(cfg.role_arn):
         raise _fail("role_arn", cfg.role_arn, "expected an IAM role ARN arn:aws:iam::<12-digit account>:role/<name>")
-    if not _REGION.match(cfg.region):
+    if not _REGION.fullmatch(cfg.region):
         raise _fail("region", cfg.region, "expected an AWS region such as us-east-1")
+    known = known_regions()
+    if known and cfg.region not in known:
+        close = difflib.get_close_matches(cfg.region, sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _fail("region", cfg.region, f"not an AWS region botocore knows (offline list of its partitions){hint}")
+    _check_images(cfg)
     _check_bucket(cfg.bucket)
     _check_prefix(cfg.prefix)
-    if not _PIPELINE_NAME.match(cfg.pipeline_name):
+    if not _PIPELINE_NAME.fullmatch(cfg.pipeline_name):
         raise _fail("pipeline_name", cfg.pipeline_name, "1-256 letters, digits and single hyphens")
-    if not _GROUP_NAME.match(cfg.model_package_group):
+    if not _GROUP_NAME.fullmatch(cfg.model_package_group):
         raise _fail("model_package_group", cfg.model_package_group, "1-63 letters, digits and single hyphens")
     for name in ("processing_instance_type", "training_instance_type", "transform_instance_type"):
-        if not _INSTANCE_TYPE.match(getattr(cfg, name)):
+        if not _INSTANCE_TYPE.fullmatch(getattr(cfg, name)):
             raise _fail(name, getattr(cfg, name), "SageMaker instance types look like ml.m5.xlarge")
     if not 1 <= cfg.transform_instance_count <= 100:
         raise _fail("transform_instance_count", cfg.transform_instance_count, "must be 1-100")
     for name in ("sklearn_version", "xgboost_version"):
-        if not _FRAMEWORK_VERSION.match(getattr(cfg, name)):
+        if not _FRAMEWORK_VERSION.fullmatch(getattr(cfg, name)):
             raise _fail(name, getattr(cfg, name), "framework image versions look like 1.2-1")
     if not math.isfinite(cfg.mse_threshold) or cfg.mse_threshold <= 0:
         raise _fail("mse_threshold", cfg.mse_threshold, "must be a positive finite number")
     _check_s3_uri("input_data_uri", cfg.input_data_uri)
     _check_s3_uri("batch_data_uri", cfg.batch_data_uri)
     for subnet in cfg.subnets:
-        if not _SUBNET.match(subnet):
+        if not _SUBNET.fullmatch(subnet):
             raise _fail("subnets", subnet, "subnet ids look like subnet-0123456789abcdef0")
     for sg in cfg.security_group_ids:
-        if not _SECURITY_GROUP.match(sg):
+        if not _SECURITY_GROUP.fullmatch(sg):
             raise _fail("security_group_ids", sg, "security group ids look like sg-0123456789abcdef0")
     if bool(cfg.subnets) != bool(cfg.security_group_ids):
         raise _fail("subnets", list(cfg.subnets), "a VPC config needs both subnets and security_group_ids")
     if len(cfg.subnets) > 16 or len(cfg.security_group_ids) > 5:
         raise _fail("subnets", list(cfg.subnets), "at most 16 subnets and 5 security groups")
-    if cfg.kms_key_id is not None and not _KMS_KEY.match(cfg.kms_key_id):
+    if cfg.kms_key_id is not None and not _KMS_KEY.fullmatch(cfg.kms_key_id):
         raise _fail("kms_key_id", cfg.kms_key_id, "expected a KMS key id, key ARN, alias/<name> or alias ARN")
     _check_tags(cfg)
-    if cfg.experiment_name is not None and not _EXPERIMENT_NAME.match(cfg.experiment_name):
+    if cfg.experiment_name is not None and not _EXPERIMENT_NAME.fullmatch(cfg.experiment_name):
         raise _fail("experiment_name", cfg.experiment_name, "1-120 letters, digits and single hyphens")
-    if not _ISO_DURATION.match(cfg.cache_expire_after):
+    if not _ISO_DURATION.fullmatch(cfg.cache_expire_after):
         raise _fail("cache_expire_after", cfg.cache_expire_after, "expected an ISO 8601 duration such as P30D or PT12H")
     if not 1 <= cfg.retry_max_attempts <= 20:
         raise _fail("retry_max_attempts", cfg.retry_max_attempts, "must be 1-20")
@@ -278,25 +288,75 @@ def _validate(cfg: PipelineConfig) -> None:
         raise _fail("retry_backoff_rate", cfg.retry_backoff_rate, "must be 1.0-10.0")
 
 
+@functools.lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """Every region of every AWS partition in the installed botocore's endpoint data (read offline, no network)."""
+    try:
+        import botocore.loaders
+
+        endpoints = botocore.loaders.create_loader().load_data("endpoints")
+    except Exception:  # noqa: BLE001 - without botocore's data the format check above is all we can do
+        return frozenset()
+    return frozenset(region for partition in endpoints.get("partitions", []) for region in partition.get("regions", {}))
+
+
+@functools.lru_cache(maxsize=4)
+def image_registries(framework: str) -> dict[str, frozenset[str]]:
+    """``{version: regions}`` of the SDK's bundled training-image table for ``framework`` (read as JSON, offline).
+
+    Empty when the SDK's table cannot be found (then only the format checks apply).
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("sagemaker")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+    except (ImportError, ValueError):
+        return {}
+    for location in locations:
+        table = Path(location) / "core" / "image_uri_config" / f"{framework}.json"
+        try:
+            versions = json.loads(table.read_text(encoding="utf-8"))["training"]["versions"]
+            return {version: frozenset(entry.get("registries") or {}) for version, entry in versions.items()
+                    if isinstance(entry, dict)}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return {}
+
+
+def _check_images(cfg: PipelineConfig) -> None:
+    """The SDK has a training image for each framework version in the region: else it fails with a traceback."""
+    for name, framework in (("sklearn_version", "sklearn"), ("xgboost_version", "xgboost")):
+        registries = image_registries(framework)
+        version = getattr(cfg, name)
+        if not registries:
+            continue
+        if version not in registries:
+            raise _fail(name, version, f"the SageMaker SDK has no {framework} image of this version "
+                                       f"(known: {', '.join(sorted(registries))})")
+        if cfg.region not in registries[version]:
+            raise _fail("region", cfg.region, f"the SageMaker SDK has no {framework} {version} image in this region")
+
+
 def _unknown_field(name: str, source: str) -> ConfigError:
-    close = difflib.get_close_matches(name, FIELDS, n=1)
+    close = difflib.get_close_matches(name, FIELDS, n=1) if isinstance(name, str) and len(name) < 200 else []
     hint = f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(sorted(FIELDS))}"
     return ConfigError(f"unknown config field {name!r} in {source}{hint}")
 
 
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r}: not found") from None
     except OSError as exc:
         raise ConfigError(f"config file {str(path)!r}: cannot read ({exc.strerror})") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"config file {str(path)!r}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+        data = json_loads(text)
+    except JsonLimitError as exc:
+        raise ConfigError(f"config file {str(path)!r}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -325,7 +385,7 @@ def _parse_env(name: str, var: str, raw: str) -> Any:
             return [item.strip() for item in raw.split(",") if item.strip()]
         if kind == _STR_MAP:
             if raw.lstrip().startswith("{"):
-                return json.loads(raw)
+                return json_loads(raw)
             pairs = [item for item in raw.split(",") if item.strip()]
             if not all("=" in p for p in pairs):
                 raise ValueError("expected a JSON object or key=value,key=value")
@@ -333,7 +393,7 @@ def _parse_env(name: str, var: str, raw: str) -> Any:
         if kind == _OPT_STR and raw == "":
             return None
         return raw
-    except (ValueError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JsonLimitError is one
         raise ConfigError(f"environment variable {var}={raw!r} (config field {name!r}): {exc}") from None
 
 

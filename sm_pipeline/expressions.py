@@ -137,7 +137,7 @@ def _json_get(arg: Any, ctx: ExpressionContext) -> Any:
 def property_file_reference(value: Any) -> tuple[str, str]:
     """``(step, property_file)`` of a JsonGet ``PropertyFile`` field (``{"Get": "Steps.X.PropertyFiles.Y"}``)."""
     reference = value.get("Get") if isinstance(value, dict) else None
-    match = re.fullmatch(r"Steps\.([^.]+)\.PropertyFiles\.([^.]+)", reference or "")
+    match = re.fullmatch(r"Steps\.([^.]+)\.PropertyFiles\.([^.]+)", reference if isinstance(reference, str) else "")
     if not match:
         raise ExpressionError(f"Std:JsonGet PropertyFile must be {{'Get': 'Steps.<step>.PropertyFiles.<name>'}}, not {value!r}")
     return match.group(1), match.group(2)

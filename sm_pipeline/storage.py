@@ -6,6 +6,7 @@ local runner read or write outside the object root. All writes are atomic (temp 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,11 +15,13 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from sm_pipeline.errors import StorageError
-from sm_pipeline.storage_io import write_bytes_atomic
+from sm_pipeline.storage_io import owner_is_dead, owner_tag, write_bytes_atomic
 
 # S3's bucket naming rules (3-63 chars, lowercase letters, digits, dots, hyphens, alnum at both ends).
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _IP_ADDRESS_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+# Line breaks and other control characters: no S3 key needs them, and they would split an error line.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 # The local backend's object root when none is given (relative to the working directory).
 DEFAULT_ROOT = Path(".airsage") / "objects"
@@ -33,13 +36,16 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
         raise StorageError(f"{uri!r}: an S3 URI must be a string, not {type(uri).__name__}")
     if "\x00" in uri:
         raise StorageError(f"{uri!r}: URI contains a NUL character")
+    control = _CONTROL_RE.search(uri)
+    if control:
+        raise StorageError(f"{uri!r}: URI contains a control character ({ascii(control.group())[1:-1]})")
     if not uri.startswith("s3://"):
         raise StorageError(f"{uri!r}: not an s3:// URI")
     rest = uri[len("s3://"):]
     bucket, _, key = rest.partition("/")
     if not bucket:
         raise StorageError(f"{uri!r}: empty bucket name")
-    if not _BUCKET_RE.match(bucket) or ".." in bucket or _IP_ADDRESS_RE.match(bucket):
+    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket or _IP_ADDRESS_RE.fullmatch(bucket):
         raise StorageError(
             f"{uri!r}: invalid bucket name {bucket!r} (3-63 lowercase letters, digits, dots or hyphens)"
         )
@@ -164,8 +170,60 @@ class ObjectStore:
 
 
 def temp_path_beside(target: Path) -> Path:
-    """A unique temporary name next to ``target`` that listings skip until it is renamed into place."""
-    return target.parent / f"{_TEMP_MARKER}{target.name}.{uuid.uuid4().hex}"
+    """A unique temporary name next to ``target`` that listings skip until it is renamed into place.
+
+    The name ends in ``.<host>-<pid>.<random>`` so that :func:`remove_stale_temp_files` can tell
+    a dead writer's leftovers from a live writer's work in progress.
+    """
+    return target.parent / f"{_TEMP_MARKER}{target.name}.{owner_tag()}.{uuid.uuid4().hex}"
+
+
+def remove_stale_temp_files(root: Path) -> list[Path]:
+    """Remove staging files and directories under ``root`` whose writer process is dead; returns them."""
+    removed: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in (*dirnames, *filenames):
+            if name.startswith(_TEMP_MARKER):
+                tag = name.rsplit(".", 2)[-2] if name.count(".") >= 2 else ""
+            elif name.startswith(".") and name.endswith(".tmp"):
+                parts = name[:-len(".tmp")].rsplit(".", 2)
+                tag = parts[-2] if len(parts) == 3 else ""
+            else:
+                continue
+            if not owner_is_dead(tag):
+                continue
+            path = Path(dirpath) / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        dirnames[:] = [d for d in dirnames if not d.startswith(_TEMP_MARKER)]
+    return removed
+
+
+def prepare_root(root: Path | str) -> Path:
+    """The object root, created if missing; StorageError naming the path if it is not a usable directory."""
+    path = Path(root)
+    if path.exists() and not path.is_dir():
+        raise StorageError(f"object root {path}: not a directory (it is a file)")
+    probe = path / f".airsage-probe.{owner_tag()}.tmp"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as fh:
+            fh.write(b"x")
+    except OSError as exc:
+        raise StorageError(f"object root {path}: {os_error_text(exc)}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return path.resolve()
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError as one line: its condition, and the path when it names another one."""
+    condition = exc.strerror or str(exc) or type(exc).__name__
+    return f"{condition} ({exc.filename})" if exc.filename else condition
 
 
 def _is_internal(name: str) -> bool:

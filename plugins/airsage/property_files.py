@@ -19,27 +19,71 @@ _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _PATH = re.compile(r"[^.\[\]]+(?:\.[^.\[\]]+|\[\d+\])*")
 
 
+# An evaluation report is a few hundred bytes; nesting and size limits keep a hostile one from
+# costing memory or blowing Python's recursion limit.
+MAX_REPORT_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
+# Error metrics are means of squares or absolute values: a negative one is a broken report.
+NON_NEGATIVE_METRICS = frozenset({"mse", "rmse", "mae", "mean_squared_error", "root_mean_squared_error",
+                                  "mean_absolute_error"})
+
+
 def parse_report(data: bytes, uri: str) -> Any:
-    """The JSON document in ``data``; PropertyFileError naming the URI and position if malformed."""
+    """The JSON document in ``data``; PropertyFileError (one line) naming the URI and the problem.
+
+    At most MAX_DEPTH levels deep, integers of at most 300 digits; never a RecursionError or
+    OverflowError. NaN/Infinity (which Python's json.dumps writes) parse, and :func:`numeric_value`
+    names them.
+    """
+    if not isinstance(data, bytes | bytearray):
+        raise PropertyFileError(f"{uri}: expected the file's bytes, got {type(data).__name__}")
+    if len(data) > MAX_REPORT_BYTES:
+        raise PropertyFileError(f"{uri} is {len(data):,} bytes; a property file is at most {MAX_REPORT_BYTES:,}")
     try:
-        return json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise PropertyFileError(f"{uri} is not UTF-8 text: {err}") from None
+    try:
+        document = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as err:
         raise PropertyFileError(
             f"{uri} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
+    except RecursionError:
+        raise PropertyFileError(f"{uri} is not usable JSON: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as err:  # _bounded_int
+        raise PropertyFileError(f"{uri} is not usable JSON: {err}") from None
+    if _too_deep(document):
+        raise PropertyFileError(f"{uri} is not usable JSON: nested more than {MAX_DEPTH} levels deep")
+    return document
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 300:  # beyond any float: no metric can be that large
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits is too large")
+    return int(text)
+
+
+def _too_deep(document: Any) -> bool:
+    stack = [(document, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def json_path_value(document: Any, path: str, uri: str) -> Any:
     """The value at a dotted JsonGet path such as ``regression_metrics.mse.value`` or ``a[0].b``."""
-    if not path or _PATH.fullmatch(path) is None:
-        raise PropertyFileError(f"empty or malformed JSON path {path!r} for {uri}")
+    if not isinstance(path, str) or not path or len(path) > 1024 or _PATH.fullmatch(path) is None:
+        raise PropertyFileError(f"empty or malformed JSON path {_short(path)} for {uri}")
     current, walked = document, []
     for key, index in _TOKEN.findall(path):
         if key:
             if not isinstance(current, dict) or key not in current:
-                available = sorted(current) if isinstance(current, dict) else type(current).__name__
+                available = _short(sorted(current)) if isinstance(current, dict) else type(current).__name__
                 raise PropertyFileError(
                     f"{uri}: JSON path {path!r} not found: no key {key!r} at "
                     f"{'.'.join(walked) or '<root>'} (found: {available})"
@@ -56,12 +100,27 @@ def json_path_value(document: Any, path: str, uri: str) -> Any:
 
 
 def numeric_value(value: Any, path: str, uri: str) -> float:
-    """``value`` as a finite float; PropertyFileError for strings, booleans, null, NaN, inf."""
+    """``value`` as a finite float; PropertyFileError for strings, booleans, null, NaN, inf, huge numbers.
+
+    An error metric (a path segment named mse, rmse, mae, ...) must also not be negative.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PropertyFileError(f"{uri}: {path} is {value!r} ({type(value).__name__}), not a number")
-    if not math.isfinite(value):
+        raise PropertyFileError(f"{uri}: {path} is {_short(value)} ({type(value).__name__}), not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise PropertyFileError(f"{uri}: {path} is an integer too large for a number") from None
+    if not math.isfinite(number):
         raise PropertyFileError(f"{uri}: {path} is {value!r}, not a finite number")
-    return float(value)
+    if number < 0 and NON_NEGATIVE_METRICS & set(re.split(r"[.\[\]]", str(path).lower())):
+        raise PropertyFileError(f"{uri}: {path} is {number!r}, but an error metric is never negative")
+    return number
+
+
+def _short(value: Any) -> str:
+    """A value for a message: repr, cut to 200 characters."""
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def property_file_location(definition: dict, step_name: str, property_file: str) -> tuple[str, Any, str]:
@@ -70,20 +129,28 @@ def property_file_location(definition: dict, step_name: str, property_file: str)
     The S3Uri may be an expression (Join on the execution id); resolve it with
     :func:`resolve_uri`.
     """
-    steps = {s.get("Name"): s for s in definition.get("Steps", [])}
+    raw_steps = definition.get("Steps") if isinstance(definition, dict) else None
+    steps = {s.get("Name"): s for s in raw_steps if isinstance(s, dict)} if isinstance(raw_steps, list) else {}
     step = steps.get(step_name)
     if step is None:
         raise PropertyFileError(f"step {step_name!r} is not in the pipeline definition (steps: {sorted(steps)})")
-    files = {p.get("PropertyFileName"): p for p in step.get("PropertyFiles", [])}
+    declared = step.get("PropertyFiles")
+    files = {p.get("PropertyFileName"): p for p in declared if isinstance(p, dict)} if isinstance(declared, list) else {}
     spec = files.get(property_file)
     if spec is None:
         raise PropertyFileError(
             f"step {step_name!r} declares no PropertyFile {property_file!r} (declared: {sorted(files)})"
         )
-    outputs = step.get("Arguments", {}).get("ProcessingOutputConfig", {}).get("Outputs", [])
+    arguments = step.get("Arguments") if isinstance(step.get("Arguments"), dict) else {}
+    config = arguments.get("ProcessingOutputConfig") if isinstance(arguments.get("ProcessingOutputConfig"), dict) else {}
+    outputs = config.get("Outputs") if isinstance(config.get("Outputs"), list) else []
     for output in outputs:
-        if output.get("OutputName") == spec.get("OutputName"):
-            return output["OutputName"], output["S3Output"]["S3Uri"], spec["FilePath"]
+        if isinstance(output, dict) and output.get("OutputName") == spec.get("OutputName"):
+            s3 = output.get("S3Output")
+            if not isinstance(s3, dict) or "S3Uri" not in s3 or not isinstance(spec.get("FilePath"), str):
+                raise PropertyFileError(f"step {step_name!r}: output {output['OutputName']!r} has no S3Output.S3Uri "
+                                        f"or PropertyFile {property_file!r} no FilePath")
+            return output["OutputName"], s3["S3Uri"], spec["FilePath"]
     raise PropertyFileError(
         f"step {step_name!r} has no output {spec.get('OutputName')!r} for PropertyFile {property_file!r}"
     )
@@ -94,9 +161,10 @@ def resolve_uri(expression: Any, *, execution_id: str, execution_arn: str, pipel
     """Resolve an S3Uri expression with the evaluator the local runner uses."""
     if isinstance(expression, str):
         return expression
-    from sm_pipeline.expressions import ExpressionContext, resolve
+    from sm_pipeline.expressions import ExpressionContext, ExpressionError, resolve
 
-    declared = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
+    parameters_declared = definition.get("Parameters") if isinstance(definition.get("Parameters"), list) else []
+    declared = {p["Name"]: p.get("DefaultValue") for p in parameters_declared if isinstance(p, dict) and "Name" in p}
     ctx = ExpressionContext(
         parameters={**declared, **(parameters or {})},
         execution_variables={
@@ -107,7 +175,10 @@ def resolve_uri(expression: Any, *, execution_id: str, execution_arn: str, pipel
         step_records={},
         read_property_file=None,
     )
-    value = resolve(expression, ctx)
+    try:
+        value = resolve(expression, ctx)
+    except (ExpressionError, RecursionError) as err:
+        raise PropertyFileError(f"the output location cannot be resolved: {str(err)[:300]}") from None
     if not isinstance(value, str) or not value.startswith("s3://"):
         raise PropertyFileError(f"the output location resolved to {value!r}, not an s3:// URI")
     return value

@@ -111,10 +111,23 @@ def _parse_block(block: bytes, width: int | None):
     return block_rows
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _skip_bom(fh, path: Path) -> None:
+    """Past a UTF-8 byte-order mark (Excel's "CSV UTF-8"); SystemExit naming UTF-16 files."""
+    start = fh.read(3)
+    if start.startswith(_UTF16_BOMS):
+        raise SystemExit(f"{path}: file is UTF-16 encoded; save it as UTF-8")
+    if start != b"\xef\xbb\xbf":
+        fh.seek(0)
+
+
 def iter_csv_blocks(path: Path):
     """Float32 row blocks of a headerless numeric CSV file, about ``_BLOCK_BYTES`` of text at a time."""
     width = None
     with open(path, "rb") as fh:
+        _skip_bom(fh, path)
         for raw in _line_blocks(fh):
             try:
                 block = _parse_block(raw, width)
@@ -196,9 +209,12 @@ def train(config: dict) -> None:
         with open(target, "wb") as fh:
             pickle.dump(booster, fh)
     else:
+        # Serialised in memory, written by Python: a full disk is an OSError naming the file and
+        # "No space left on device", not a C++ stack trace from xgboost's own writer.
+        data = booster.save_raw(raw_format="ubj")
         with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
             native = Path(tmp) / "xgboost-model.ubj"
-            booster.save_model(native)
+            native.write_bytes(data)
             os.replace(native, target)
     metrics = [{"MetricName": f"{data}:{metric}", "Value": float(values[-1])}
                for data, by_metric in history.items() for metric, values in by_metric.items()]
@@ -241,8 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["train", "predict"])
     parser.add_argument("--config", required=True, help="job description JSON written by the runner")
     args = parser.parse_args(argv)
-    config = json.loads(Path(args.config).read_text())
-    (train if args.mode == "train" else predict)(config)
+    try:
+        config = json.loads(Path(args.config).read_text())
+        (train if args.mode == "train" else predict)(config)
+    except OSError as exc:  # a full disk, a vanished file: one line naming the path and the condition
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise SystemExit(f"{where}{exc.strerror or exc}") from None
+    except Exception as exc:
+        if type(exc).__name__ != "XGBoostError":
+            raise
+        # xgboost appends a native stack trace; its first line is the message.
+        raise SystemExit(f"xgboost: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
     return 0
 
 

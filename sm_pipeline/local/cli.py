@@ -76,6 +76,6 @@ def run_local(args: argparse.Namespace) -> int:
             print(f"staged {uri}", file=sys.stderr)
     result = run_pipeline(definition, parameters=params, root=root, pipeline_name=args.pipeline_name,
                           display_name=args.display_name, max_parallel=args.max_parallel,
-                          on_event=print_progress, use_cache=not args.no_cache)
+                          on_event=print_progress, use_cache=not args.no_cache, source=args.definition)
     print(json.dumps(result.summary(), indent=2, default=str))
     return 0 if result.status == "Succeeded" else 1

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sm_pipeline.errors import one_line
 from sm_pipeline.local.processes import JobProcesses, StopRequested
 from sm_pipeline.storage import INTERNAL_DIR, ObjectStore, link_or_copy, temp_path_beside
 
@@ -72,6 +73,22 @@ class JobContext:
     processes: JobProcesses
     job_name: str
     lambdas: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
+    # (sandbox path, what the user knows it as): a job's error line names s3:// objects and
+    # /opt/ml paths, never a sandbox that is gone by the time anyone reads it.
+    path_names: list[tuple[str, str]] = field(default_factory=list)
+
+    def materialize(self, uri: str, local_dir: Path, container_root: Path | None = None, **options) -> list[Path]:
+        """:func:`materialize` the objects under ``uri`` into ``local_dir``, remembering the names for errors."""
+        placed = materialize(self.store, uri, local_dir, **options)
+        base = uri.rstrip("/") if self.store.path_for(uri).is_dir() else uri.rsplit("/", 1)[0]
+        self.path_names.append((str(local_dir), base))
+        if container_root is not None:
+            self.path_names.append(("/" + local_dir.relative_to(container_root).as_posix(), base))
+        return placed
+
+    def name_sandbox(self, container_root: Path) -> None:
+        """Show paths inside ``container_root`` as the container paths they stand for (``/opt/ml/...``)."""
+        self.path_names.append((str(container_root), ""))
 
     def arn(self, resource: str) -> str:
         """An ARN in the local fake account, e.g. ``arn(f"processing-job/{name}")``."""
@@ -83,7 +100,7 @@ class JobContext:
         result = self.processes.run(argv, cwd=cwd, env=env, stdout_log=self.logs_dir / f"{log_name}.log",
                                     stderr_log=self.logs_dir / f"{log_name}.stderr.log")
         if result.returncode != 0:
-            raise failure_from_exit(what, result.returncode, result.stderr_tail)
+            raise failure_from_exit(what, result.returncode, rename_paths(result.stderr_tail, self.path_names))
 
     @property
     def internal_root(self) -> Path:
@@ -249,10 +266,11 @@ def move_files_into(source_dir: Path, target_dir: Path) -> None:
 
 
 def failure_from_exit(what: str, returncode: int, stderr_tail: str) -> StepFailed:
-    """The StepFailed for a job process that exited non-zero, carrying the tail of its stderr.
+    """The StepFailed for a job process that exited non-zero; one line ending with the job's own last error line.
 
     Exit code 75 (EX_TEMPFAIL) and death by a signal count as SageMaker.JOB_INTERNAL_ERROR, which a
-    RetryPolicy may retry; any other exit is an AlgorithmError, which SageMaker never retries.
+    RetryPolicy may retry; any other exit is an AlgorithmError, which SageMaker never retries. The
+    whole stderr stays in the step's log (``logs/<step>.stderr.log``).
     """
     if returncode < 0:
         error_type, how = "SageMaker.JOB_INTERNAL_ERROR", f"was killed by signal {-returncode}"
@@ -260,5 +278,14 @@ def failure_from_exit(what: str, returncode: int, stderr_tail: str) -> StepFaile
         error_type, how = "SageMaker.JOB_INTERNAL_ERROR", "exited with code 75 (temporary failure)"
     else:
         error_type, how = "AlgorithmError", f"exited with code {returncode}"
-    tail = f"\n{stderr_tail}" if stderr_tail else " (no stderr)"
-    return StepFailed(f"{error_type}: {what} {how}; stderr tail:{tail}", error_type)
+    lines = [line.strip() for line in stderr_tail.splitlines() if line.strip()]
+    last = f": {lines[-1]}" if lines else " (no stderr)"
+    return StepFailed(one_line(f"{error_type}: {what} {how}{last}"), error_type)
+
+
+def rename_paths(text: str, names: list[tuple[str, str]]) -> str:
+    """``text`` with every sandbox path in ``names`` replaced by its name (longest paths first)."""
+    for path, name in sorted(names, key=lambda pair: len(pair[0]), reverse=True):
+        if path and path in text:
+            text = re.sub(re.escape(path) + r"(?![\w.-])", lambda _m, name=name: name, text)
+    return text

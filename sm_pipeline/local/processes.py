@@ -1,12 +1,22 @@
-"""Job subprocesses the runner can stop as a group (Ctrl-C, a failed sibling host, SIGTERM)."""
+"""Job subprocesses the runner can stop as a group (Ctrl-C, a failed sibling host, SIGTERM), and that die with it.
+
+On Linux every job process gets a parent-death signal (``PR_SET_PDEATHSIG`` = SIGKILL), so a runner
+killed with SIGKILL takes its jobs along at once; Python processes a job starts set the same through
+the container hook. Where there is no such signal (macOS), a job outlives a SIGKILLed runner until
+the next run on the same object root starts: :func:`kill_stale_jobs` ends every process whose
+``AIRSAGE_CONTAINER_ROOT`` lies in a dead run's sandbox, before the sandbox is removed.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +49,19 @@ class JobProcesses:
         if self.stop_event.is_set():
             raise StopRequested()
         stdout_log.parent.mkdir(parents=True, exist_ok=True)
-        with open(stdout_log, "ab") as out, open(stderr_log, "ab") as err:
+        tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)
+        # Unbuffered: a write the disk refuses fails in the pump, not again when the file is closed.
+        with open(stdout_log, "ab", buffering=0) as out, open(stderr_log, "ab", buffering=0) as err:
             # A session of its own: the terminal's Ctrl-C reaches only the runner, which then stops
             # the job deliberately (and knows it did), instead of racing the job's own traceback.
-            process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,  # noqa: S603 - the step's entrypoint, no shell
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            # stderr goes through a pipe: its last lines are kept in memory too, so the failure
+            # reason has the job's own error line even when the log cannot be written (a full disk).
+            process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.PIPE,  # noqa: S603 - the step's entrypoint, no shell
+                                       stdin=subprocess.DEVNULL, start_new_session=True,
+                                       preexec_fn=die_with_parent())
+            pump = threading.Thread(target=_pump, args=(process.stderr, err, tail), daemon=True,
+                                    name=f"stderr-{process.pid}")
+            pump.start()
             with self._lock:
                 self._live.add(process)
             try:
@@ -57,9 +75,11 @@ class JobProcesses:
             finally:
                 with self._lock:
                     self._live.discard(process)
+                # A child the job left running may hold the pipe open: do not wait for it forever.
+                pump.join(timeout=5)
         if self.stop_event.is_set():
             raise StopRequested()
-        return JobProcessResult(returncode, read_tail(stderr_log))
+        return JobProcessResult(returncode, b"".join(tail).decode("utf-8", errors="replace").rstrip())
 
     def stop_all(self) -> None:
         """Ask every live job to stop (SIGTERM to its process group, SIGKILL after a grace period)."""
@@ -68,6 +88,64 @@ class JobProcesses:
             live = list(self._live)
         for process in live:
             _signal_group(process, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive SIGKILL when this process dies (Linux); None elsewhere.
+
+    It runs between fork and exec, so it only calls the prepared libc function and ``getppid``:
+    no imports, no locks. If the runner died before the call, the child kills itself at once.
+    """
+    if _PRCTL is None:
+        return None
+    prctl, parent = _PRCTL, os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def kill_stale_jobs(sandbox: Path) -> int:
+    """SIGKILL every process whose AIRSAGE_CONTAINER_ROOT is inside ``sandbox`` (a dead run's); returns the count."""
+    try:
+        import psutil
+    except ImportError:
+        return 0
+    prefix = str(sandbox).rstrip("/") + "/"
+    killed = 0
+    for process in psutil.process_iter():
+        try:
+            root = process.environ().get("AIRSAGE_CONTAINER_ROOT", "")
+        except (psutil.Error, OSError):
+            continue  # gone, a zombie, or not ours to read
+        if (root + "/").startswith(prefix):
+            try:
+                process.kill()
+                killed += 1
+            except psutil.Error:
+                pass
+    return killed
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
@@ -84,6 +162,26 @@ def _terminate(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         _signal_group(process, signal.SIGKILL)
         process.wait()
+
+
+def _pump(source, log, tail: deque) -> None:
+    """Copy a job's stderr to its log line by line, keeping the last lines; a log write error loses only the log."""
+    log_ok = True
+    with source:
+        while True:
+            line = source.readline(_MAX_LINE_BYTES)
+            if not line:
+                return
+            tail.append(line)
+            if log_ok:
+                try:
+                    log.write(line)
+                    log.flush()
+                except OSError:
+                    log_ok = False
+
+
+_MAX_LINE_BYTES = 8192
 
 
 def read_tail(path: Path, lines: int = STDERR_TAIL_LINES, max_bytes: int = 64 * 1024) -> str:

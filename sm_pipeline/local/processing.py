@@ -19,7 +19,6 @@ from sm_pipeline.local.jobs import (
     container_path,
     entrypoint_argv,
     job_environment,
-    materialize,
     move_files_into,
     publish_outputs,
     remap_argument,
@@ -99,11 +98,12 @@ def _prepare_host(arguments: dict, ctx: JobContext, root: Path, hosts: list[str]
         distribution = s3.get("S3DataDistributionType", "FullyReplicated")
         shard = (index, len(hosts)) if distribution == "ShardedByS3Key" else None
         local_dir = container_path(root, s3["LocalPath"])
-        materialize(ctx.store, s3["S3Uri"], local_dir, data_type=s3.get("S3DataType", "S3Prefix"),
-                    shard=shard, what=f"input {name!r}")
+        ctx.materialize(s3["S3Uri"], local_dir, root, data_type=s3.get("S3DataType", "S3Prefix"),
+                        shard=shard, what=f"input {name!r}")
     for output in outputs:
         if output.get("S3Output"):
             container_path(root, output["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+    ctx.name_sandbox(root)
     config_dir = container_path(root, "/opt/ml/config")
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "resourceconfig.json").write_text(json.dumps({

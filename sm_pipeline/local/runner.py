@@ -7,9 +7,12 @@ then run as soon as their dependencies succeeded, up to ``max_parallel`` at a ti
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -21,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sm_pipeline.errors import DefinitionError, InvalidInput
+from sm_pipeline.errors import DefinitionError, InvalidInput, StorageError, one_line
 from sm_pipeline.expressions import EXECUTION_VARIABLES, ExpressionContext, ExpressionError, render, resolve
+from sm_pipeline.json_limits import JsonLimitError
+from sm_pipeline.json_limits import loads as json_loads
 from sm_pipeline.local.cache import CACHEABLE_TYPES, StepCache, cache_config, cache_key, code_hash
 from sm_pipeline.local.control import (
     RESUMABLE_STATUSES,
@@ -34,38 +39,50 @@ from sm_pipeline.local.control import (
     read_stop_request,
     records_dir,
 )
-from sm_pipeline.local.control_steps import lambda_callable, run_condition, run_fail, run_lambda
-from sm_pipeline.local.images import has_local_equivalent, is_xgboost_image
+from sm_pipeline.local.control_steps import run_condition, run_fail, run_lambda
 from sm_pipeline.local.jobs import (
     ExecutionInfo,
     JobContext,
     StepFailed,
     StepOutcome,
     StopRequested,
-    is_runnable_entrypoint,
     job_name,
     local_region,
 )
 from sm_pipeline.local.models import model_containers, run_model
 from sm_pipeline.local.parameters import cast_parameters
-from sm_pipeline.local.processes import JobProcesses
+from sm_pipeline.local.processes import JobProcesses, kill_stale_jobs
 from sm_pipeline.local.processing import run_processing
-from sm_pipeline.local.records import ExecutionRecorder, LocalExecutionStore, utc_now
+from sm_pipeline.local.records import ExecutionRecorder, LocalExecutionStore, runner_is_alive, utc_now
 from sm_pipeline.local.registry import run_register_model
 from sm_pipeline.local.training import run_training
 from sm_pipeline.local.transform import run_transform
-from sm_pipeline.storage import DEFAULT_ROOT, INTERNAL_DIR, ObjectStore
+from sm_pipeline.storage import (
+    DEFAULT_ROOT,
+    INTERNAL_DIR,
+    ObjectStore,
+    os_error_text,
+    prepare_root,
+    remove_stale_temp_files,
+)
 from sm_pipeline.storage_io import write_text_atomic
 from sm_pipeline.validate import (
+    LOCAL_STEP_TYPES,
     StepEntry,
+    argument_problems,
     flatten_steps,
     load_definition,
+    require_runnable,
+    require_valid,
     step_dependencies,
-    validate_definition,
 )
 
-SUPPORTED_STEP_TYPES = ("Processing", "Training", "Transform", "Condition", "Fail", "RegisterModel", "Model", "Lambda")
+SUPPORTED_STEP_TYPES = LOCAL_STEP_TYPES
 RETRY_SCALE_ENV = "AIRSAGE_RETRY_INTERVAL_SCALE"
+OWNER_FILE = "owner.json"
+# Space set aside at the start of a run and freed when the disk fills up, so that the run's final
+# record ("Failed: No space left on device") can still be written over the "Executing" one.
+_RESERVE_BYTES = 1 << 20
 
 _REGISTERED_LAMBDAS: dict[str, Callable[[dict], dict]] = {}
 
@@ -131,11 +148,13 @@ def run_pipeline(
     stop: StopHandle | None = None,
     resume: bool = False,
     describe_fields: Mapping[str, Any] | None = None,
+    source: str | None = None,
 ) -> PipelineResult:
     """Execute a pipeline definition locally and return its result (never raises for a failed step).
 
-    Raises InvalidInput (DefinitionError for the definition) before any step runs when the definition,
-    a parameter, a step type, an image or a Lambda function cannot be run locally.
+    Raises InvalidInput before anything is written: :class:`~sm_pipeline.errors.DefinitionInvalid` with
+    the lines ``validate`` prints (``source`` names the definition in them), a parameter that can never
+    work, or an object root that is not a writable directory (StorageError).
 
     ``execution_id`` names the execution in advance (see ``sm_pipeline.local.control``); ``stop`` lets
     another thread stop it; ``resume=True`` (with ``execution_id``) continues that Failed or Stopped
@@ -143,19 +162,15 @@ def run_pipeline(
     alone); ``describe_fields`` are extra DescribePipelineExecution fields to record (a description,
     a pipeline version id). The first event is ``execution_started``, sent once the records exist.
     """
-    definition = load_definition(definition)
-    problems = validate_definition(definition)
-    if problems:
-        raise DefinitionError("invalid pipeline definition: " + "; ".join(problems))
+    definition, values, handlers = prepare_run(definition, parameters, lambdas=lambdas, source=source)
     if max_parallel < 1:
         raise InvalidInput(f"max_parallel must be at least 1, not {max_parallel}")
-    values = cast_parameters(definition.get("Parameters") or [], parameters)
-    handlers = {**_REGISTERED_LAMBDAS, **(lambdas or {})}
     entries = flatten_steps(definition)
-    check_runnable(entries, values, handlers)
     if retry_interval_scale is None:
-        retry_interval_scale = float(os.environ.get(RETRY_SCALE_ENV, "1"))
-    execution = _Execution(definition, entries, values, ObjectStore(root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT),
+        retry_interval_scale = _retry_scale()
+    store_root = prepare_root(root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT)
+    remove_stale_runs(store_root)
+    execution = _Execution(definition, entries, values, ObjectStore(store_root),
                            pipeline_name, display_name, max_parallel, on_event, handlers, use_cache, retry_interval_scale,
                            _Control(execution_id, stop or StopHandle(), resume, dict(describe_fields or {})))
     return execution.run()
@@ -171,55 +186,55 @@ class _Control:
     describe_fields: dict
 
 
-def check_runnable(entries: list[StepEntry], parameters: dict, lambdas: Mapping[str, Callable]) -> None:
-    """DefinitionError naming every step that has no local equivalent (type, image, entrypoint, Lambda)."""
-    ctx = ExpressionContext(parameters=parameters)
-    problems: list[str] = []
+def prepare_run(definition: dict | str | Path, parameters: Mapping[str, Any] | None = None, *,
+                lambdas: Mapping[str, Callable[[dict], dict]] | None = None,
+                source: str | None = None) -> tuple[dict, dict[str, Any], dict[str, Callable]]:
+    """Everything checked before a run writes anything: ``(definition, parameter values, Lambda handlers)``.
 
-    def literal(value: Any) -> Any:
+    The same checks, in the same order, as ``validate --local``: the definition, the parameters, then
+    what has no local equivalent. Raises InvalidInput.
+    """
+    where = source or (str(definition) if isinstance(definition, Path) else "definition")
+    definition = load_definition(definition)
+    require_valid(definition, where)
+    values = cast_parameters(definition.get("Parameters") or [], parameters, definition)
+    handlers = {**_REGISTERED_LAMBDAS, **(lambdas or {})}
+    require_runnable(definition, values, handlers, where)
+    return definition, values, handlers
+
+
+def _retry_scale() -> float:
+    raw = os.environ.get(RETRY_SCALE_ENV, "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = math.nan
+    if not math.isfinite(scale) or scale < 0:
+        raise InvalidInput(f"environment variable {RETRY_SCALE_ENV}={raw!r}: expected a number >= 0")
+    return scale
+
+
+def remove_stale_runs(root: Path) -> list[str]:
+    """Clean up after runs on this object root whose runner died (SIGKILL, a crash); returns their ids.
+
+    For each sandbox under ``<root>/.airsage/work`` whose recorded owner process is certainly gone:
+    its job processes are killed (where the parent-death signal could not do it) and the sandbox is
+    removed. Staging files of dead writers anywhere in the root go too. Live runs are never touched.
+    """
+    removed = []
+    work = root / INTERNAL_DIR / "work"
+    for sandbox in sorted(work.iterdir()) if work.is_dir() else []:
         try:
-            return resolve(value, ctx)
-        except ExpressionError:
-            return None  # depends on other steps: checked when the step runs
-
-    for entry in entries:
-        name, kind, step = entry.name, entry.type, entry.step
-        arguments = step.get("Arguments") or {}
-        if kind not in SUPPORTED_STEP_TYPES:
-            problems.append(f"step {name!r}: step type {kind!r} is not runnable locally")
+            owner = json_loads((sandbox / OWNER_FILE).read_bytes())
+        except (OSError, JsonLimitError):
+            continue  # no owner yet (a run starting right now) or unreadable: not provably dead
+        if not isinstance(owner, dict) or runner_is_alive(owner):
             continue
-        try:
-            cache_config(step)
-        except DefinitionError as exc:
-            problems.append(f"step {name!r}: {exc}")
-        if kind == "Processing":
-            image = literal((arguments.get("AppSpecification") or {}).get("ImageUri"))
-            if image is not None and not has_local_equivalent(image):
-                problems.append(f"step {name!r}: image {image!r} has no local equivalent")
-            entrypoint = literal((arguments.get("AppSpecification") or {}).get("ContainerEntrypoint"))
-            if not is_runnable_entrypoint(entrypoint):
-                problems.append(f"step {name!r}: ContainerEntrypoint {entrypoint!r} has no local equivalent "
-                                "(expected python/python3 or a shell)")
-        elif kind == "Training":
-            algorithm = arguments.get("AlgorithmSpecification") or {}
-            image = literal(algorithm.get("TrainingImage"))
-            if algorithm.get("AlgorithmName"):
-                problems.append(f"step {name!r}: marketplace algorithm {algorithm['AlgorithmName']!r} has no local equivalent")
-            elif image is not None and not has_local_equivalent(image):
-                problems.append(f"step {name!r}: image {image!r} has no local equivalent")
-            elif image is not None and not is_xgboost_image(image) and "sagemaker_program" not in (arguments.get("HyperParameters") or {}) \
-                    and not algorithm.get("ContainerEntrypoint"):
-                problems.append(f"step {name!r}: image {image!r} needs a training script (sagemaker_program) to run locally")
-        elif kind == "Model":
-            for container in model_containers(arguments):
-                image = literal(container.get("Image"))
-                if image is not None and not has_local_equivalent(image):
-                    problems.append(f"step {name!r}: model image {image!r} has no local equivalent")
-        elif kind == "Lambda" and lambda_callable(step, lambdas) is None:
-            problems.append(f"step {name!r}: Lambda function {step.get('FunctionArn')!r} is not runnable locally "
-                            "(register a Python callable with sm_pipeline.local.register_lambda)")
-    if problems:
-        raise DefinitionError("cannot run locally: " + "; ".join(problems))
+        kill_stale_jobs(sandbox)
+        shutil.rmtree(sandbox, ignore_errors=True)
+        removed.append(sandbox.name)
+    remove_stale_temp_files(root)
+    return removed
 
 
 class _Stopped(Exception):
@@ -283,7 +298,10 @@ class _Execution:
             "PipelineExecutionId": execution_id, "PipelineExecutionArn": self.info.execution_arn,
             "PipelineName": pipeline_name, "PipelineArn": arn, "StartDateTime": self.info.start_time,
         }
-        experiment = resolve(definition.get("PipelineExperimentConfig"), ExpressionContext(parameters, self.variables))
+        try:
+            experiment = resolve(definition.get("PipelineExperimentConfig"), ExpressionContext(parameters, self.variables))
+        except ExpressionError as exc:
+            raise DefinitionError(f"PipelineExperimentConfig: {exc}") from None
         describe = {
             "PipelineName": pipeline_name,
             "PipelineExecutionId": execution_id,
@@ -305,12 +323,26 @@ class _Execution:
                         "PipelineExecutionStatus": "Executing", "LastModifiedTime": utc_now(),
                         "ParallelismConfiguration": {"MaxParallelExecutionSteps": max_parallel},
                         **control.describe_fields}
-        self.recorder = ExecutionRecorder(store.root, describe, steps=kept_steps)
-        (self.recorder.dir / STOP_REQUEST_FILE).unlink(missing_ok=True)  # a stale request from an earlier run
-        write_text_atomic(self.recorder.dir / "definition.json", _json(definition))
         self.work_root = store.root / INTERNAL_DIR / "work" / execution_id
         if previous:
             shutil.rmtree(self.work_root, ignore_errors=True)  # sandboxes of the interrupted run
+        try:
+            # The sandbox's owner first: a run killed from here on is recognised as dead by the next one.
+            self.work_root.mkdir(parents=True)
+            self.reserve = self.work_root / ".reserve"
+            with open(self.reserve, "wb") as fh:  # freed on ENOSPC so the final record can still be written
+                fh.write(b"\0" * _RESERVE_BYTES)
+            self.recorder = ExecutionRecorder(store.root, describe, steps=kept_steps)
+            write_text_atomic(self.work_root / OWNER_FILE, _json(self.recorder.describe["LocalRunner"]))
+            (self.recorder.dir / STOP_REQUEST_FILE).unlink(missing_ok=True)  # a stale request from an earlier run
+            write_text_atomic(self.recorder.dir / "definition.json", _json(definition))
+        except OSError as exc:
+            # Nothing half-made stays behind: the run never started (a resumed execution keeps its records).
+            made = [self.work_root] if previous else [self.work_root, records_dir(store.root, pipeline_name, execution_id)]
+            for path in made:
+                shutil.rmtree(path, ignore_errors=True)
+                _remove_empty_parents(path, store.root)
+            raise StorageError(f"object root {store.root}: {os_error_text(exc)}") from None
 
     # ---- resume -------------------------------------------------------------------------------
     @staticmethod
@@ -355,6 +387,21 @@ class _Execution:
         return True
 
     # ---- events and records -------------------------------------------------------------------
+    def _record_step(self, name: str, **fields) -> None:
+        self._with_reserve(lambda: self.recorder.update_step(name, **fields))
+
+    def _record_execution(self, **fields) -> None:
+        self._with_reserve(lambda: self.recorder.update_execution(**fields))
+
+    def _with_reserve(self, write: Callable[[], Any]) -> None:
+        try:
+            write()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or not self.reserve.exists():
+                raise
+            self.reserve.unlink(missing_ok=True)  # the disk is full: spend the reserve on the record
+            write()
+
     def emit(self, **event) -> None:
         if self.on_event is None:
             return
@@ -388,7 +435,7 @@ class _Execution:
                 reason = self._skip_reason(name)
                 if reason:
                     self.status[name] = "NotExecuted"
-                    self.recorder.update_step(name, StepStatus="NotExecuted", Metadata={}, FailureReason=None)
+                    self._record_step(name, StepStatus="NotExecuted", Metadata={}, FailureReason=None)
                     self.emit(event="step_not_executed", step=name, type=self.entries[name].type, reason=reason)
                     changed = True
 
@@ -421,6 +468,11 @@ class _Execution:
             self.recorder.update_execution(PipelineExecutionStatus="Stopping")
             self.processes.stop_all()
             self._drain(running)
+        except Exception as exc:  # the scheduler itself failed (a record that cannot be written, ...)
+            cause = os_error_text(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            self.failures.append(("", StepFailed(f"the local runner failed: {one_line(cause)}", "Runner")))
+            self.processes.stop_all()
+            self._drain(running)
         finally:
             pool.shutdown(wait=True)
             _restore_sigterm(previous_sigterm)
@@ -446,11 +498,14 @@ class _Execution:
         if isinstance(error, _Stopped | StopRequested):
             self.status[name] = "Stopped"
             return
-        # A bug in the runner itself: fail the step rather than hang the scheduler.
-        failure = StepFailed(f"internal error in the local runner: {type(error).__name__}: {error}")
+        if isinstance(error, OSError):  # the record of the step could not be written (disk full, ...)
+            failure = StepFailed(f"Step.SERVICE_FAULT: {one_line(os_error_text(error))}", "Step.SERVICE_FAULT")
+        else:  # a bug in the runner itself: fail the step rather than hang the scheduler
+            failure = StepFailed(one_line(f"internal error in the local runner: {type(error).__name__}: {error}"))
         self.status[name] = "Failed"
         self.failures.append((name, failure))
-        self.recorder.update_step(name, StepStatus="Failed", EndTime=utc_now(), FailureReason=failure.reason)
+        with contextlib.suppress(OSError):  # the run's outcome below still says Failed
+            self._record_step(name, StepStatus="Failed", EndTime=utc_now(), FailureReason=failure.reason)
 
     def _conclude(self, stopped: bool) -> PipelineResult:
         if stopped or (any(s == "Stopped" for s in self.status.values()) and not self.failures):
@@ -458,10 +513,15 @@ class _Execution:
         elif self.failures:
             name, failure = self.failures[0]
             status = "Failed"
-            reason = failure.reason if failure.error_type == "Fail" else f"Step failure: {name}: {failure.reason}"
+            reason = failure.reason if failure.error_type in ("Fail", "Runner") else f"Step failure: {name}: {failure.reason}"
         else:
             status, reason = "Succeeded", None
-        self.recorder.update_execution(PipelineExecutionStatus=status, FailureReason=reason, EndTime=utc_now())
+        try:
+            self._record_execution(PipelineExecutionStatus=status, FailureReason=reason, EndTime=utc_now())
+        except OSError as exc:
+            # Even the reserve did not suffice; the record stays "Executing" and readers report it
+            # Stopped once this process is gone (LocalExecutionStore). The caller still learns why.
+            reason = f"{reason or status}; the execution record could not be updated: {one_line(os_error_text(exc))}"
         (self.recorder.dir / STOP_REQUEST_FILE).unlink(missing_ok=True)  # honoured (or too late): the record says so
         if not _keep_sandbox():
             shutil.rmtree(self.work_root, ignore_errors=True)
@@ -500,27 +560,27 @@ class _Execution:
 
     def _read_json_uri(self, uri: str) -> Any:
         try:
-            return json.loads(self.store.read_bytes(uri))
-        except json.JSONDecodeError as exc:
-            raise ExpressionError(f"{uri}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+            return json_loads(self.store.read_bytes(uri))
+        except JsonLimitError as exc:
+            raise ExpressionError(f"{uri}: {exc}") from None
 
     def _run_step(self, name: str) -> None:
         entry = self.entries[name]
         started = time.monotonic()
-        self.recorder.update_step(name, StepStatus="Executing", StartTime=utc_now(), AttemptCount=1, Metadata={})
+        self._record_step(name, StepStatus="Executing", StartTime=utc_now(), AttemptCount=1, Metadata={})
         self.emit(event="step_started", step=name, type=entry.type)
         cache_hit = False
         try:
             outcome, cache_hit, attempts = self._execute(entry)
         except (_Stopped, StopRequested):
-            self.recorder.update_step(name, StepStatus="Stopped", EndTime=utc_now())
+            self._record_step(name, StepStatus="Stopped", EndTime=utc_now())
             self.emit(event="step_stopped", step=name, type=entry.type, duration=time.monotonic() - started)
             raise
         except StepFailed as failure:
             with self._lock:
                 self.status[name] = "Failed"
                 self.failures.append((name, failure))
-            self.recorder.update_step(name, StepStatus="Failed", EndTime=utc_now(), FailureReason=failure.reason,
+            self._record_step(name, StepStatus="Failed", EndTime=utc_now(), FailureReason=failure.reason,
                                       Metadata=failure.metadata or None)
             self.emit(event="step_failed", step=name, type=entry.type, duration=time.monotonic() - started,
                       reason=failure.reason)
@@ -536,7 +596,7 @@ class _Execution:
         if cache_hit:
             fields["CacheHitResult"] = {"SourcePipelineExecutionArn": outcome.metadata.get("_source")}
             fields["Metadata"] = {k: v for k, v in outcome.metadata.items() if k != "_source"}
-        self.recorder.update_step(name, **fields)
+        self._record_step(name, **fields)
         self.emit(event="step_succeeded", step=name, type=entry.type, duration=time.monotonic() - started,
                   cache_hit=cache_hit)
 
@@ -552,6 +612,11 @@ class _Execution:
             arguments = resolve(step.get("Arguments") or {}, self._expression_context(job))
         except ExpressionError as exc:
             raise StepFailed(f"arguments could not be resolved: {exc}") from exc
+        problems = argument_problems(kind, arguments)
+        if problems:
+            # What SageMaker's Create*Job would refuse; checked here so that no step implementation
+            # meets a value of the wrong shape.
+            raise StepFailed("ValidationException: " + one_line("; ".join(problems)))
         if kind == "Fail":
             run_fail(arguments)
 
@@ -588,13 +653,13 @@ class _Execution:
                 delay = self._retry_delay(step, failure, attempt, time.monotonic() - first_failure)
                 if delay is None:
                     raise
-                self.recorder.update_step(name, AttemptCount=attempt + 1)
+                self._record_step(name, AttemptCount=attempt + 1)
                 self.emit(event="step_retrying", step=name, attempt=attempt, delay=delay, reason=failure.reason)
                 if self.processes.stop_event.wait(delay):
                     raise _Stopped() from None
                 job = job_name(self.info.execution_id, name)
             except OSError as exc:
-                raise StepFailed(f"Step.SERVICE_FAULT: {exc}", "Step.SERVICE_FAULT") from exc
+                raise StepFailed(f"Step.SERVICE_FAULT: {one_line(os_error_text(exc))}", "Step.SERVICE_FAULT") from exc
             finally:
                 if self.processes.stop_event.is_set() or not _keep_sandbox():
                     shutil.rmtree(work_dir, ignore_errors=True)
@@ -674,6 +739,17 @@ def _lock_records(directory: Path, execution_id: str) -> int:
 def _unlock(fd: int | None) -> None:
     if fd is not None:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+def _remove_empty_parents(path: Path, stop: Path) -> None:
+    """Remove the now-empty directories between ``path`` and ``stop`` (exclusive)."""
+    for parent in path.parents:
+        if parent == stop or stop not in parent.parents:
+            return
+        try:
+            parent.rmdir()
+        except OSError:
+            return
 
 
 def _keep_sandbox() -> bool:

@@ -23,7 +23,6 @@ from sm_pipeline.local.jobs import (
     container_path,
     entrypoint_argv,
     job_environment,
-    materialize,
     publish_outputs,
 )
 
@@ -35,6 +34,7 @@ def run_training(arguments: dict, ctx: JobContext) -> StepOutcome:
     hyperparameters = {str(k): str(v) for k, v in (arguments.get("HyperParameters") or {}).items()}
     root = ctx.work_dir / "algo-1"
     channels = _materialize_channels(arguments, ctx, root)
+    ctx.name_sandbox(root)
     model_dir = container_path(root, "/opt/ml/model")
     output_data_dir = container_path(root, "/opt/ml/output/data")
     for directory in (model_dir, output_data_dir):
@@ -84,8 +84,8 @@ def _materialize_channels(arguments: dict, ctx: JobContext, root: Path) -> dict[
         if not name or not source:
             raise StepFailed(f"channel {name!r}: only S3DataSource channels are supported locally")
         local_dir = container_path(root, f"/opt/ml/input/data/{name}")
-        materialize(ctx.store, source["S3Uri"], local_dir, data_type=source.get("S3DataType", "S3Prefix"),
-                    what=f"channel {name!r}")
+        ctx.materialize(source["S3Uri"], local_dir, root, data_type=source.get("S3DataType", "S3Prefix"),
+                        what=f"channel {name!r}")
         channels[name] = local_dir
     return channels
 

@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +26,35 @@ def test_failed_atomic_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         write_bytes_atomic(tmp_path / "out.bin", b"data")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_make_data_killed_by_sigterm_leaves_a_temp_file_that_the_next_run_removes(tmp_path):
+    """A writer killed mid-file (SIGTERM runs no cleanup) leaves its temp name; the next write of that file removes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parents[2]
+    output = tmp_path / "big.csv"
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    writer = subprocess.Popen([sys.executable, "-m", "sm_pipeline", "make-data", "--rows", "50000000", "--output",
+                               str(output)], cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(p.stat().st_size for p in tmp_path.glob(".big.csv.*.tmp")):
+            time.sleep(0.05)
+        writer.send_signal(signal.SIGTERM)
+        writer.wait(timeout=60)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    leftovers = list(tmp_path.glob(".big.csv.*.tmp"))
+    assert leftovers and not output.exists(), "the writer was not caught mid-file"
+    again = subprocess.run([sys.executable, "-m", "sm_pipeline", "make-data", "--rows", "10", "--output", str(output)],
+                           cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+    assert output.read_text().count("\n") == 10

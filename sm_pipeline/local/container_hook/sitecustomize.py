@@ -75,6 +75,40 @@ def _install():
     os.scandir = _scandir
 
 
+def _die_with_parent():
+    # Processes a job starts die with the job (Linux), as the job dies with the runner: a runner
+    # killed with SIGKILL leaves nothing running. See sm_pipeline/local/processes.py.
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    # The parent may have died before the signal was armed: then this process is an orphan already.
+    expected = os.environ.get("AIRSAGE_PARENT_PID", "")
+    parent = os.getppid()
+    if parent == 1 or (expected.isdigit() and int(expected) != parent and not _alive(int(expected))):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.environ["AIRSAGE_PARENT_PID"] = str(os.getpid())  # what this process's children check
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 if _ROOT:
     _original_scandir = None
     _install()
+    _die_with_parent()
