@@ -1,4 +1,4 @@
-"""Test helpers shared by tests/plugins and tests/dags.
+"""Test helpers shared by tests/plugins and tests/dags (and the processes they start).
 
 Every Airflow AWS hook builds a fresh boto3 session, and every fresh botocore loader parses
 the SageMaker service model (megabytes of JSON) again: about a second per operator call on
@@ -37,3 +37,21 @@ def moto_execution(arn: str):
     backend = get_backend("sagemaker")["123456789012"]["us-east-1"]
     pipeline = arn.split(":pipeline/", 1)[1].split("/", 1)[0]
     return backend.pipelines[pipeline].pipeline_executions[arn]
+
+
+class FakeTI:
+    """Just enough of a TaskInstance for operators run outside the task runner."""
+
+    def __init__(self, task_id: str = "task", try_number: int = 1):
+        self.task_id = task_id
+        self.try_number = try_number
+        self.xcoms: dict[str, object] = {}
+
+    def get_first_reschedule_date(self, context):
+        return None
+
+    def xcom_push(self, key, value, **_):
+        self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids=None, key="return_value", **_):
+        return self.xcoms.get(key)
