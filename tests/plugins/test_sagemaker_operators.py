@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from airsage_fake_source import BUCKET, PIPELINE, PREFIX
 from airsage_test_support import moto_execution
 
@@ -384,3 +384,23 @@ def test_wait_records_the_registered_model_package(deployed, make_context, monke
          "Metadata": {"RegisterModel": {"Arn": package}}},
     ])
     assert wait(result).execute(make_context())["model_package_arn"] == package
+
+
+@pytest.mark.parametrize("event", [None, {}, {"status": "timeout", "execution_status": "Executing"}])
+def test_a_resumed_wait_rechecks_the_execution_instead_of_trusting_the_event(deployed, make_context, event):
+    result, _ = start(make_context)  # moto: Succeeded at once
+    done = wait(result).execute_complete(make_context(), event)
+    assert done["status"] == "Succeeded" and done["execution_arn"] == result["execution_arn"]
+
+
+def test_a_resumed_wait_on_a_running_execution_defers_again_or_gives_up_with_the_real_status(deployed,
+                                                                                            make_context):
+    result, _ = start(make_context)
+    moto_execution(result["execution_arn"]).pipeline_execution_status = "Executing"
+    with pytest.raises(TaskDeferred):
+        wait(result).execute_complete(make_context(), None)
+    with pytest.raises(AirflowException, match=r"Gave up waiting for .* after 2880 polls \(status now Executing\)"):
+        wait(result).execute_complete(make_context(), {"status": "timeout", "execution_status": "Executing"})
+    moto_execution(result["execution_arn"]).pipeline_execution_status = "Failed"
+    with pytest.raises(PipelineExecutionFailed, match="ended Failed"):
+        wait(result).execute_complete(make_context(), None)
