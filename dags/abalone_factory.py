@@ -58,6 +58,8 @@ report, or — when the model's MSE is above the threshold — notifies on-call 
   The execution's display name is `<dag id>-<ds>-<fingerprint of those inputs>`; the task log
   says which happened and why ("Re-attaching to … : same inputs (…)" / "Starting a new
   execution …: inputs changed since …"). A Failed or Stopped execution is never re-attached.
+* **Schedule**: `@daily`, catchup off — unpausing runs only the latest interval, never a
+  month of catch-up; earlier dates come from a backfill (README, Backfills). DAGs start paused.
 * Every logical date has its own input partition (`input/ds=YYYY-MM-DD/`); every DAG run its
   own report folder `reports/ds=YYYY-MM-DD/run=<run id>/` (report.html, metrics.json and
   plots, or ALERT.json), and `reports/ds=YYYY-MM-DD/latest.json` points at the newest.

@@ -46,8 +46,8 @@ class ExecutionInputs:
     def record(self) -> dict[str, Any]:
         """The inputs as stored beside an execution: short hashes and the parameter values."""
         return {
-            "input data": (self.input_sha256 or "not staged by this DAG")[:16],
-            "batch data": (self.batch_sha256 or "not staged by this DAG")[:16],
+            "input data": self.input_sha256[:16] if self.input_sha256 else "not staged",
+            "batch data": self.batch_sha256[:16] if self.batch_sha256 else "not staged",
             "definition": self.definition_sha256[:16],
             "parameters": dict(sorted(self.parameters.items())),
         }

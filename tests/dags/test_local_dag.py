@@ -92,13 +92,21 @@ def test_pass_path_publishes_the_report_in_the_runs_own_folder(dag_module, share
     assert "rings" not in header.split(",")
 
     # run_local's extra link: the execution page served by the API server, and the page itself
-    with create_session() as session:
-        row = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id="run_local",
-                                                 key="airsage_local_execution").one()
-        link = row.value if isinstance(row.value, dict) else json.loads(row.value)
+    def xcom(key):
+        with create_session() as session:
+            row = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id="run_local",
+                                                     key=key).one()
+            try:
+                return json.loads(row.value) if isinstance(row.value, str | bytes) else row.value
+            except ValueError:
+                return row.value
+
+    link = xcom("airsage_local_execution")
     (execution,) = executions(shared_root)
     assert link["url"].endswith(f"/airsage/executions/{PIPELINE}/{execution['PipelineExecutionId']}")
     assert metrics["console_url"] == link["url"]
+    # what the UI shows: the link the task runner resolved when the task finished
+    assert xcom("_link_LocalExecutionLink") == link["url"]
     page = shared_root / ".airsage" / "executions" / PIPELINE / execution["PipelineExecutionId"] / "index.html"
     assert "TrainAbalone" in page.read_text() and "Succeeded" in page.read_text()
 

@@ -71,7 +71,7 @@ def test_same_inputs_reattach_without_a_new_model_version_and_a_changed_input_st
     assert retry["model_package_arn"] == first["model_package_arn"]
     assert len(executions(root)) == 1 and len(versions(root)) == 1
     text = logged(capfd)
-    assert f"Re-attaching to succeeded execution {first['execution_arn']}: same inputs (input data" in text
+    assert f"Re-attaching to Succeeded execution {first['execution_arn']}: same inputs (input data" in text
 
     changed, _ = run_local(root, {"MseThreshold": 0.5})
     assert changed["execution_arn"] != first["execution_arn"]

@@ -119,7 +119,7 @@ class RunLocalPipelineOperator(BaseOperator):
         arn = previous["PipelineExecutionArn"]
         concurrent = previous["PipelineExecutionId"] not in seen
         if status == "Succeeded":
-            self.log.info("Re-attaching to succeeded execution %s: same inputs (%s)", arn, inputs.summary())
+            self.log.info("Re-attaching to Succeeded execution %s: same inputs (%s)", arn, inputs.summary())
         elif concurrent and status in ADOPTABLE_AFTER_WAIT:
             self.log.info("Adopting execution %s, which a concurrent try or run with the same inputs ran while this "
                           "one waited: it ended %s", arn, status)
