@@ -116,6 +116,23 @@ def test_a_failed_execution_fails_the_task_with_the_on_call_line_and_is_not_reat
     assert f"the last execution with the same inputs, {arn}, ended Failed" in logged(capfd)
 
 
+def test_a_claim_is_exclusive_keeps_its_notes_and_checks_its_names(tmp_path):
+    from sm_pipeline.errors import InvalidInput
+    from sm_pipeline.local.claims import ExecutionClaim
+
+    first, second = ExecutionClaim(tmp_path, PIPELINE, "d-1"), ExecutionClaim(tmp_path, PIPELINE, "d-1")
+    assert first.try_acquire() and not second.try_acquire()  # flock: exclusive even within one process
+    first.set_note(inputs={"definition": "abc"})
+    assert second.owner()["Pid"] == os.getpid()
+    first.release()
+    assert second.try_acquire() and second.note()["inputs"] == {"definition": "abc"}  # notes outlive owners
+    second.release()
+    assert first.path == tmp_path / ".airsage" / "claims" / PIPELINE / "d-1.lock"
+    for pipeline, display in (("..", "d"), (PIPELINE, "../x"), (PIPELINE, "a/b"), (PIPELINE, "")):
+        with pytest.raises(InvalidInput, match="for an execution claim"):
+            ExecutionClaim(tmp_path, pipeline, display)
+
+
 # -- overlapping tries (separate processes) -------------------------------------------------------
 def start_try(root, params, out: Path, run_id=RUN_ID) -> subprocess.Popen:
     env = dict(os.environ)

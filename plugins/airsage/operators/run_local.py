@@ -87,11 +87,11 @@ class RunLocalPipelineOperator(BaseOperator):
                           "waiting for it (%.0f s so far)", display, who, waited)
 
         claim = ExecutionClaim(root, name, display)
-        waited = claim.acquire(poll_interval=self.claim_poll_interval, on_wait=waiting)
+        claim.acquire(poll_interval=self.claim_poll_interval, on_wait=waiting)
         try:
             previous = self._settled_newest(records, name, display)
             if previous is not None:
-                adopted = self._adopt(previous, seen, waited, inputs, context, records)
+                adopted = self._adopt(previous, seen, inputs, context, records)
                 if adopted is not None:
                     return adopted
             self.log.info("Starting a new execution (display name %s): %s", display,
@@ -112,7 +112,7 @@ class RunLocalPipelineOperator(BaseOperator):
             found = records.find(name, display_name=display)
         return found[0] if found else None
 
-    def _adopt(self, previous: dict, seen: set[str], waited: bool, inputs, context, records) -> dict | None:
+    def _adopt(self, previous: dict, seen: set[str], inputs, context, records) -> dict | None:
         from airsage.execution_result import failed_steps, model_package_arn
 
         status = previous.get("PipelineExecutionStatus")
@@ -121,8 +121,8 @@ class RunLocalPipelineOperator(BaseOperator):
         if status == "Succeeded":
             self.log.info("Re-attaching to Succeeded execution %s: same inputs (%s)", arn, inputs.summary())
         elif concurrent and status in ADOPTABLE_AFTER_WAIT:
-            self.log.info("Adopting execution %s, which a concurrent try or run with the same inputs ran while this "
-                          "one waited: it ended %s", arn, status)
+            self.log.info("Adopting execution %s, which a concurrent try or run with the same inputs owned: "
+                          "it ended %s", arn, status)
         else:
             return None
         result = self._result_for(previous, records.root, inputs)
