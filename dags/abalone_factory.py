@@ -14,7 +14,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param, chain
 
-from airsage.callbacks import log_task_failure
+from airsage.notifications.on_call import OnCallNotifier
 from airsage.operators.alert import OnCallAlertOperator
 from airsage.operators.gate import MetricGateOperator
 from airsage.operators.publish_report import PublishReportOperator
@@ -46,20 +46,33 @@ DAG_DOC = """
 ### abalone pipeline ({backend})
 
 Trains and evaluates the abalone rings regressor once per logical date, then publishes a
-report, or alerts on-call when the model's MSE is above the threshold.
+report, or — when the model's MSE is above the threshold — notifies on-call and fails the run.
 
 `stage_input` → `upsert_pipeline` → {run} → `read_metrics` → `gate` →
 `publish_report` | `alert_on_call`
 
-* Every logical date has its own input partition (`input/ds=YYYY-MM-DD/`), execution
-  (display name from dag_id + run_id), model version and report (`reports/ds=YYYY-MM-DD/`).
-  Re-running a date re-attaches to its execution and rewrites nothing.
+* **Idempotent per date and inputs.** A run for a logical date whose inputs — the staged
+  input data's sha256, the batch data's sha256, the pipeline definition's sha256 and the
+  pipeline parameter values — equal those of a Succeeded execution re-attaches to that
+  execution and registers no new model version; a changed input starts a new execution.
+  The execution's display name is `<dag id>-<ds>-<fingerprint of those inputs>`; the task log
+  says which happened and why ("Re-attaching to … : same inputs (…)" / "Starting a new
+  execution …: inputs changed since …"). A Failed or Stopped execution is never re-attached.
+* **Schedule**: `@daily`, catchup off — unpausing runs only the latest interval, never a
+  month of catch-up; earlier dates come from a backfill (README, Backfills). DAGs start paused.
+* Every logical date has its own input partition (`input/ds=YYYY-MM-DD/`); every DAG run its
+  own report folder `reports/ds=YYYY-MM-DD/run=<run id>/` (report.html, metrics.json and
+  plots, or ALERT.json), and `reports/ds=YYYY-MM-DD/latest.json` points at the newest.
+* **A failed quality gate fails the run**: `alert_on_call` notifies on-call, then fails with
+  `quality gate: mse X > threshold Y`. Any other failed task notifies through the failure
+  callback. Targets: the Variable `airsage_on_call`
+  (`{{"webhook_url": "…", "sns_topic_arn": "…", "aws_conn_id": "…"}}`, all optional).
 * Params (trigger form): `mse_threshold` (passed to the pipeline as MseThreshold), `source`
   (CSV path or s3:// URI), `bucket`, `prefix`.
-* Variables (optional): `airsage_aws_conn_id`, `airsage_bucket`, `airsage_prefix`,
-  `airsage_role_arn`, `airsage_local_root`.
-* On failure the task log has one `airsage task ... failed` line with the execution ARN, its
-  link and the failing step(s).
+* Variables (optional): `airsage_on_call`, `airsage_aws_conn_id`, `airsage_bucket`,
+  `airsage_prefix`, `airsage_role_arn`, `airsage_local_root`.
+* On failure the task log has one `ON-CALL …` line (DAG, run, try, execution ARN, link,
+  failing steps) where the failure happened, outside the collapsed groups.
 """
 
 
@@ -107,7 +120,8 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
             "retry_delay": timedelta(minutes=1),
             "retry_exponential_backoff": 2.0,
             "max_retry_delay": timedelta(minutes=30),
-            "on_failure_callback": log_task_failure,
+            # on-call for infrastructure failures: the Variable airsage_on_call, read when it fires
+            "on_failure_callback": OnCallNotifier(aws_conn_id=AWS_CONN_ID),
         },
     ) as dag:
         stage = StageInputOperator(
@@ -138,9 +152,11 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
         if local:
             run = RunLocalPipelineOperator(
                 task_id="run_local",
-                doc_md="Runs this date's execution with the docker-free local runner (re-attaches "
-                       "to a succeeded one on retry).",
+                doc_md="Runs this date's execution with the docker-free local runner, or re-attaches to "
+                       "the succeeded one with the same inputs; a concurrent try waits for it and adopts it. "
+                       "Extra link: the execution's page.",
                 pipeline=upsert.output,
+                inputs=stage.output,
                 parameters=parameters,
                 local_root=LOCAL_ROOT,
                 quality_gate_steps=QUALITY_GATE_STEPS,
@@ -150,8 +166,10 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
         else:
             start = StartPipelineExecutionOperator(
                 task_id="start_execution",
-                doc_md="Starts this DAG run's execution, or re-attaches to the one an earlier try started.",
+                doc_md="Starts this date's execution, or re-attaches to the one with the same inputs "
+                       "(Executing or Succeeded).",
                 pipeline=upsert.output,
+                inputs=stage.output,
                 parameters=parameters,
                 **aws_args,
             )
@@ -185,12 +203,14 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
                         **store_args}
         report = PublishReportOperator(
             task_id="publish_report",
-            doc_md="Writes report.html, metrics.json and the plots under `reports/ds={{ ds }}/`.",
+            doc_md="Writes report.html, metrics.json and the plots under "
+                   "`reports/ds={{ ds }}/run=<run id>/` and points `latest.json` at them.",
             **outcome_args,
         )
         alert = OnCallAlertOperator(
             task_id="alert_on_call",
-            doc_md="Records MSE, threshold and execution link in `reports/ds={{ ds }}/ALERT.json`.",
+            doc_md="Writes `reports/ds={{ ds }}/run=<run id>/ALERT.json`, notifies on-call (Variable "
+                   "`airsage_on_call`), then fails: `quality gate: mse X > threshold Y`.",
             **outcome_args,
         )
         chain(execution.operator, metrics, gate, [report, alert])

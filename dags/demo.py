@@ -65,14 +65,16 @@ def ensure_db(home: Path, env: dict[str, str]) -> None:
 
 
 def outcome(root: Path, ds: str, env: dict[str, str]) -> tuple[str, Path | None]:
-    """("report" | "alert" | "none", path) for the date, from the object root."""
+    """("report" | "alert" | "none", path) for the date: what ``reports/ds=…/latest.json`` points at."""
     bucket = env.get("AIRFLOW_VAR_AIRSAGE_BUCKET", "airsage-artifacts")
     prefix = env.get("AIRFLOW_VAR_AIRSAGE_PREFIX", "abalone")
-    reports = root / bucket / prefix / "reports" / f"ds={ds}"
-    if (reports / "ALERT.json").exists() and not (reports / "report.html").exists():
-        return "alert", reports / "ALERT.json"
-    if (reports / "report.html").exists():
-        return "report", reports / "report.html"
+    try:
+        latest = json.loads((root / bucket / prefix / "reports" / f"ds={ds}" / "latest.json").read_text())
+    except (OSError, ValueError):
+        return "none", None
+    path = Path(latest.get("location") or "")  # the local backend's location is a file path
+    if latest.get("kind") in ("report", "alert") and path.is_file():
+        return latest["kind"], path
     return "none", None
 
 

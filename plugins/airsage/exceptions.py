@@ -30,3 +30,21 @@ class PipelineExecutionFailed(AirflowFailException):
             f"Pipeline execution {execution.get('execution_arn')} ended {execution.get('status')}: {reason}. "
             f"Failing steps: {steps}. Console: {execution.get('console_url')}"
         )
+
+
+class QualityGateFailed(AirflowFailException):
+    """The model's metric is above the threshold: the DAG run fails, after on-call was notified.
+
+    Raised by ``alert_on_call`` only, so the failed task's name and this message
+    (``quality gate: mse X > threshold Y``) tell it apart from an infrastructure failure.
+    Not retried (the metric does not change on retry), and the DAG's failure callback does
+    not notify a second time for it.
+    """
+
+    def __init__(self, metric: str, value: float, threshold: float):
+        from airsage.numbers import readable
+
+        self.metric = metric
+        self.value = value
+        self.threshold = threshold
+        super().__init__(f"quality gate: {metric} {readable(value)} > threshold {readable(threshold)}")

@@ -4,7 +4,13 @@
 
     {"backend", "pipeline_name", "execution_arn", "execution_id", "display_name", "status",
      "console_url", "region", "parameters", "failure_reason", "failed_steps",
-     "quality_gate_failed", "model_package_arn", "property_files", "report_location"}
+     "quality_gate_failed", "model_package_arn", "property_files", "report_location", "execution_page",
+     "inputs"}
+
+``console_url`` is the execution's link: the SageMaker console, or for the local backend the
+execution page served by the Airflow API server (``/airsage/executions/<pipeline>/<id>``);
+``execution_page`` is that page's file in the object root (local only). ``inputs`` is the
+inputs record the execution was found or started by (``airsage.execution_inputs``).
 
 ``property_files`` holds the parsed PropertyFiles when the backend hands them over (the local
 runner does); ``report_location`` stays None here: read_metrics locates the evaluation
@@ -37,6 +43,8 @@ def new_result(backend: str, *, pipeline_name: str, execution_arn: str, display_
         "model_package_arn": None,
         "property_files": {},
         "report_location": None,
+        "execution_page": None,
+        "inputs": None,
     }
 
 
@@ -75,3 +83,30 @@ def finish(result: dict[str, Any], *, status: str, reason: str, failed_steps: li
         result["quality_gate_failed"] = True
         return result
     raise PipelineExecutionFailed(result, reason, failed_steps, steps_available)
+
+
+def settle(result: dict[str, Any], context, log, *, status: str, reason: str, failed_steps: list[dict],
+           steps_available: bool, quality_gate_steps: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """:func:`finish`, with the terminal status logged where it happens, at the level it deserves.
+
+    Succeeded is INFO; a Failed execution stopped by its own quality gate is WARNING (the DAG's
+    gate and ``alert_on_call`` take it from there); any other end is the on-call ERROR line
+    (DAG, run, try, execution, link, failing steps) in the task's main log, then the raise.
+    """
+    from airsage.notifications.on_call import build_payload, on_call_line
+
+    try:
+        settled = finish(result, status=status, reason=reason, failed_steps=failed_steps,
+                         steps_available=steps_available, quality_gate_steps=quality_gate_steps)
+    except PipelineExecutionFailed as err:
+        payload = build_payload(context, kind="task_failure", failing_steps=err.failed_steps, execution=err.execution,
+                                error=err)
+        log.error("%s", on_call_line(payload))
+        raise
+    if settled.get("quality_gate_failed"):
+        steps = "; ".join(f"{s['name']}: {s.get('reason') or 'no reason given'}" for s in failed_steps)
+        log.warning("Execution %s ended Failed at the pipeline's quality gate (%s); alert_on_call notifies on-call. "
+                    "Link: %s", result["execution_arn"], steps, result.get("console_url"))
+    else:
+        log.info("Execution %s succeeded; link: %s", result["execution_arn"], result.get("console_url"))
+    return settled

@@ -16,6 +16,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sm_pipeline.local.execution_page import write_execution_page
 from sm_pipeline.storage import INTERNAL_DIR
 from sm_pipeline.storage_io import write_text_atomic
 
@@ -118,6 +119,7 @@ class ExecutionRecorder:
         write_text_atomic(self.dir / "describe.json", json.dumps(self.describe, indent=2, default=str))
         write_text_atomic(self.dir / "steps.json",
                           json.dumps({"PipelineExecutionSteps": self._step_list_locked()}, indent=2, default=str))
+        write_execution_page(self.dir, self.describe, self._step_list_locked())  # index.html: a human view
 
 
 def _read_json(path: Path) -> dict | None:

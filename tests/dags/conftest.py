@@ -75,11 +75,19 @@ def emulated_aws(aws_default, monkeypatch):
     s3 = boto3.client("s3", endpoint_url=aws_default, region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     started = []
+    fail_next: list[str] = []  # a test appends a failure reason: the next execution ends Failed
     real_start = SageMakerPipelineHook.start_execution
 
-    def start_and_evaluate(self, *args):
-        arn = real_start(self, *args)
+    def start_and_evaluate(self, *args, **kwargs):
+        arn = real_start(self, *args, **kwargs)
         started.append(arn)
+        if fail_next:
+            from airsage_test_support import moto_execution
+
+            record = moto_execution(arn)
+            record.pipeline_execution_status = "Failed"
+            record.pipeline_execution_failure_reason = fail_next.pop(0)
+            return arn
         base = f"{PREFIX}/executions/{arn.rsplit('/', 1)[-1]}/EvaluateAbalone/evaluation"
         report = {"regression_metrics": {"mse": {"value": MSE, "standard_deviation": 1.0}}}
         s3.put_object(Bucket=BUCKET, Key=f"{base}/evaluation.json", Body=json.dumps(report).encode())
@@ -87,5 +95,5 @@ def emulated_aws(aws_default, monkeypatch):
         return arn
 
     monkeypatch.setattr(SageMakerPipelineHook, "start_execution", start_and_evaluate)
-    return {"s3": s3, "started": started,
+    return {"s3": s3, "started": started, "fail_next": fail_next,
             "sm": boto3.client("sagemaker", endpoint_url=aws_default, region_name="us-east-1")}

@@ -1,7 +1,8 @@
 """Backfill of abalone_pipeline_local over three logical dates.
 
 Each date must get its own input partition, its own pipeline execution, its own model-registry
-version and its own report; re-running a date afterwards must change nothing. The runs go
+version and its own report (``reports/ds=…/run=…/``, pointed at by ``latest.json``); re-running a
+date afterwards must change nothing. The runs go
 through ``dag.test()`` one date after another, which is what a backfill's runs do once the
 scheduler picks them up (``airflow backfill create`` itself only queues runs).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -59,10 +61,14 @@ def test_each_date_has_its_own_partition_execution_registry_version_and_report(b
     root, runs = backfilled
     base = root / "airsage-artifacts" / "abalone"
     days = [d.strftime("%Y-%m-%d") for d in DATES]
-    for day in days:
+    reports = {}
+    for day, run in zip(days, runs, strict=True):
         assert (base / "input" / f"ds={day}" / "abalone.csv").is_file()
         assert (base / "batch" / f"ds={day}" / "batch.csv").is_file()
-        assert (base / "reports" / f"ds={day}" / "report.html").is_file()
+        latest = json.loads((base / "reports" / f"ds={day}" / "latest.json").read_text())
+        assert (latest["run_id"], latest["kind"]) == (run.run_id, "report")
+        reports[day] = Path(latest["location"])
+        assert reports[day].is_file() and reports[day].parent.parent.name == f"ds={day}"
 
     executions = LocalExecutionStore(root).find(PIPELINE)
     assert len(executions) == 3
@@ -71,8 +77,7 @@ def test_each_date_has_its_own_partition_execution_registry_version_and_report(b
 
     packages = LocalModelRegistry(root).list_model_packages(GROUP)
     assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2, 3]
-    reported = [json.loads((base / "reports" / f"ds={day}" / "metrics.json").read_text())["model_package_arn"]
-                for day in days]
+    reported = [json.loads(reports[day].with_name("metrics.json").read_text())["model_package_arn"] for day in days]
     assert len(set(reported)) == 3
     assert set(reported) == {p["ModelPackageArn"] for p in packages}
 

@@ -3,7 +3,8 @@
 A full run of abalone_pipeline (emulated AWS, both gate outcomes) is made with a connection
 whose access key and secret are recognisable strings; then everything a person or another
 system could read afterwards is grepped for them: everything printed or logged, Airflow's
-log folder, every XCom value in the metadata DB, and every object written to the bucket.
+log folder, every XCom value in the metadata DB, every object written to the bucket, and the
+on-call notifications (webhook payloads, SNS messages).
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ def _all_bucket_objects(s3) -> dict[str, bytes]:
     return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in objects}
 
 
-def test_connection_secrets_appear_in_no_log_xcom_or_report(dag_module, emulated_aws, capfd, caplog):
+def test_connection_secrets_appear_in_no_log_xcom_report_or_notification(dag_module, emulated_aws, aws_default,
+                                                                          capfd, caplog, monkeypatch):
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airsage_test_support import WebhookInbox, sns_inbox
+
+    topic_arn, receive = sns_inbox(aws_default)
 
     conn = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
     FAKE_KEY_ID, FAKE_SECRET = conn["login"], conn["password"]  # noqa: N806
@@ -43,12 +48,16 @@ def test_connection_secrets_appear_in_no_log_xcom_or_report(dag_module, emulated
     credentials = AwsBaseHook(aws_conn_id="aws_default", client_type="s3").get_credentials()
     assert (credentials.access_key, credentials.secret_key) == (FAKE_KEY_ID, FAKE_SECRET)
 
-    passed = dag_module.abalone_pipeline.test(logical_date=datetime(2026, 11, 20, tzinfo=UTC),
-                                             run_conf={"mse_threshold": 6.0})
-    alerted = dag_module.abalone_pipeline.test(logical_date=datetime(2026, 11, 21, tzinfo=UTC),
-                                              run_conf={"mse_threshold": 1.0})
+    with WebhookInbox() as inbox:
+        monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_ON_CALL",
+                           json.dumps({"webhook_url": inbox.url, "sns_topic_arn": topic_arn}))
+        passed = dag_module.abalone_pipeline.test(logical_date=datetime(2026, 11, 20, tzinfo=UTC),
+                                                 run_conf={"mse_threshold": 6.0})
+        alerted = dag_module.abalone_pipeline.test(logical_date=datetime(2026, 11, 21, tzinfo=UTC),
+                                                  run_conf={"mse_threshold": 1.0})
+    notifications = json.dumps(inbox.received) + json.dumps(receive())
     assert str(getattr(passed.state, "value", passed.state)) == "success"
-    assert str(getattr(alerted.state, "value", alerted.state)) == "success"
+    assert str(getattr(alerted.state, "value", alerted.state)) == "failed"  # the gate failed: a red run
 
     out, err = capfd.readouterr()
     logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
@@ -66,11 +75,12 @@ def test_connection_secrets_appear_in_no_log_xcom_or_report(dag_module, emulated
     assert "arn:aws:sagemaker" in xcoms
     assert any(key.endswith("report.html") for key in objects)
     assert any(key.endswith("ALERT.json") for key in objects)
+    assert "quality gate: mse" in notifications
     assert out or err or logged
 
     for secret, records in ((FAKE_SECRET, logged), (FAKE_KEY_ID, logged_info)):
         for where, text in (("stdout", out), ("stderr", err), ("log records", records),
-                            ("log files", log_files), ("xcom", xcoms)):
+                            ("log files", log_files), ("xcom", xcoms), ("notifications", notifications)):
             assert secret not in text, f"{secret!r} leaked into {where}"
         for key, body in objects.items():
             assert secret.encode() not in body, f"{secret!r} leaked into s3://{BUCKET}/{key}"

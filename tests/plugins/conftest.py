@@ -13,7 +13,7 @@ import pytest
 # are imported by unique module names from this directory instead of as tests.plugins.*
 sys.path.insert(0, str(Path(__file__).parent))
 
-from airsage_test_support import share_botocore_models  # noqa: E402
+from airsage_test_support import FakeTI, share_botocore_models  # noqa: E402
 
 share_botocore_models()
 
@@ -50,23 +50,6 @@ def s3_client(aws_conn):
     import boto3
 
     return boto3.client("s3", endpoint_url=aws_conn, region_name="us-east-1")
-
-
-class FakeTI:
-    """Just enough of a TaskInstance for operators run outside the task runner."""
-
-    def __init__(self, task_id: str = "task"):
-        self.task_id = task_id
-        self.xcoms: dict[str, object] = {}
-
-    def get_first_reschedule_date(self, context):
-        return None
-
-    def xcom_push(self, key, value, **_):
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids=None, key="return_value", **_):
-        return self.xcoms.get(key)
 
 
 @pytest.fixture

@@ -6,7 +6,15 @@ import re
 
 import pytest
 
-from airsage.naming import MAX_DISPLAY_NAME, client_request_token, execution_display_name
+from airsage.execution_inputs import ExecutionInputs, changed_inputs, record_from_description
+from airsage.naming import (
+    MAX_DISPLAY_NAME,
+    client_request_token,
+    date_display_prefix,
+    execution_display_name,
+    run_path_segment,
+)
+from airsage.numbers import readable
 from airsage.parameters import ParameterError, cast_parameters
 from airsage.property_files import (
     PropertyFileError,
@@ -19,26 +27,69 @@ from airsage.property_files import (
 VALID_DISPLAY = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$")
 
 
-@pytest.mark.parametrize("run_id", [
-    "scheduled__2026-11-01T00:00:00+00:00",
-    "manual__2026-11-01T12:34:56.789012+00:00",
-    "backfill__2026-11-02T00:00:00+00:00",
-    "x" * 300,
-    "---",
-    "ünïcödé run",
-])
-def test_display_name_is_valid_and_deterministic(run_id):
-    name = execution_display_name("abalone_pipeline", run_id)
+def inputs(**changes):
+    base = {"dag_id": "abalone_pipeline", "ds": "2026-11-01", "definition_sha256": "d" * 64,
+            "parameters": {"MseThreshold": "6.0", "InputData": "s3://b/p/input/ds=2026-11-01/abalone.csv"},
+            "input_sha256": "a" * 64, "batch_sha256": "b" * 64}
+    return ExecutionInputs(**{**base, **changes})
+
+
+@pytest.mark.parametrize("dag_id", ["abalone_pipeline", "x" * 300, "---", "ünïcödé dag", "a"])
+def test_display_name_is_valid_deterministic_and_starts_with_the_date_prefix(dag_id):
+    fingerprint = inputs(dag_id=dag_id).fingerprint()
+    name = execution_display_name(dag_id, "2026-11-01", fingerprint)
     assert VALID_DISPLAY.match(name), name
     assert len(name) <= MAX_DISPLAY_NAME
-    assert name == execution_display_name("abalone_pipeline", run_id)
+    assert name == execution_display_name(dag_id, "2026-11-01", fingerprint)
+    assert name.startswith(date_display_prefix(dag_id, "2026-11-01"))
+    assert name.endswith(fingerprint[:12])
 
 
-def test_display_names_differ_per_run_even_when_truncated_or_cleaned():
-    long_a, long_b = "a" * 200 + "1", "a" * 200 + "2"
-    assert execution_display_name("d", long_a) != execution_display_name("d", long_b)
-    assert execution_display_name("d", "x:y") != execution_display_name("d", "x+y")
-    assert execution_display_name("d", "plain-run") == "d-plain-run"
+def test_same_inputs_same_name_any_changed_input_another_name():
+    name = inputs().display_name()
+    assert inputs().display_name() == name  # a retry, a second manual run, a re-created backfill
+    for changed in ({"input_sha256": "c" * 64}, {"batch_sha256": "c" * 64}, {"definition_sha256": "e" * 64},
+                    {"parameters": {"MseThreshold": "0.01", "InputData": "s3://b/p/input/ds=2026-11-01/abalone.csv"}},
+                    {"ds": "2026-11-02"}, {"dag_id": "abalone_pipeline_local"}):
+        assert inputs(**changed).display_name() != name, changed
+    assert execution_display_name("a_b", "2026-11-01", inputs(dag_id="a_b").fingerprint()) != \
+        execution_display_name("a-b", "2026-11-01", inputs(dag_id="a-b").fingerprint())
+
+
+def test_changed_inputs_names_what_differs():
+    before, after = inputs().record(), inputs(parameters={"MseThreshold": "0.01"}, input_sha256="c" * 64).record()
+    assert changed_inputs(before, after) == (
+        "input data, parameter InputData (s3://b/p/input/ds=2026-11-01/abalone.csv -> unset), "
+        "parameter MseThreshold (6.0 -> 0.01)")
+    assert changed_inputs(None, after) == "its inputs were not recorded"
+    assert record_from_description(inputs().description()) == before
+    assert record_from_description("started by hand") is None
+    assert len(inputs(parameters={f"P{i}": "x" * 100 for i in range(40)}).description()) <= 3072
+
+
+@pytest.mark.parametrize(("run_id", "segment"), [
+    ("plain-run_1.2", "run=plain-run_1.2"),
+    ("scheduled__2026-11-01T00:00:00+00:00", None),
+    ("manual__2026-11-01T12:34:56.789012+00:00", None),
+    ("../../etc", None),
+    ("x" * 300, None),
+])
+def test_run_path_segment_is_path_safe_and_unique(run_id, segment):
+    out = run_path_segment(run_id)
+    assert re.fullmatch(r"run=[A-Za-z0-9._-]+", out) and len(out) <= 124 and "/" not in out
+    assert not out[len("run="):].startswith(".")
+    if segment:
+        assert out == segment
+    assert out == run_path_segment(run_id)
+    assert run_path_segment("a:b") != run_path_segment("a+b")
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (4.123456789, "4.123"), (6.0, "6"), (0.001, "0.001"), (123456.7, "1.235e+05"), ("6.50", "6.5"), (None, "None"),
+    (float("nan"), "nan"),
+])
+def test_numbers_read_with_four_significant_digits(value, text):
+    assert readable(value) == text
 
 
 def test_client_request_token_changes_only_with_generation():

@@ -6,14 +6,14 @@ import asyncio
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from airsage_fake_source import BUCKET, PIPELINE, PREFIX
 from airsage_test_support import moto_execution
 
 from airsage.exceptions import PipelineExecutionFailed
 from airsage.hooks.sagemaker_pipeline import SageMakerPipelineHook
 from airsage.links.pipeline_execution import SageMakerPipelineExecutionLink
-from airsage.naming import execution_display_name
+from airsage.naming import date_display_prefix
 from airsage.operators.gate import MetricGateOperator
 from airsage.operators.read_metrics import ReadPropertyFileOperator
 from airsage.operators.start_execution import StartPipelineExecutionOperator
@@ -31,12 +31,12 @@ def deployed(aws_conn, make_context):
     return op.execute(make_context())
 
 
-def start(make_context, parameters=None, run_id=RUN_ID):
+def start(make_context, parameters=None, run_id=RUN_ID, ds="2026-11-01"):
     op = StartPipelineExecutionOperator(
         task_id="start_execution", pipeline=PIPELINE,
         parameters=parameters if parameters is not None else {"MseThreshold": "6", "ProcessingInstanceCount": 1},
     )
-    ctx = make_context(run_id=run_id)
+    ctx = make_context(run_id=run_id, ds=ds)
     return op.execute(ctx), ctx
 
 
@@ -59,8 +59,10 @@ def test_upsert_operator_stages_code_once_and_deploys_once(aws_conn, make_contex
 
 def test_start_derives_display_name_casts_parameters_and_pushes_link(deployed, make_context, sm_client):
     result, ctx = start(make_context)
-    assert result["display_name"] == execution_display_name("abalone_pipeline", RUN_ID)
+    assert result["display_name"].startswith(date_display_prefix("abalone_pipeline", "2026-11-01"))
     assert result["parameters"] == {"MseThreshold": "6.0", "ProcessingInstanceCount": "1"}
+    assert result["inputs"]["parameters"] == result["parameters"]
+    assert result["inputs"]["definition"] == deployed["definition_sha256"][:16]
     assert result["execution_id"] == result["execution_arn"].rsplit("/", 1)[-1]
     assert result["console_url"].startswith("https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/pipelines/")
     sent = sm_client.list_pipeline_parameters_for_execution(PipelineExecutionArn=result["execution_arn"])
@@ -77,23 +79,56 @@ def test_unknown_parameter_fails_without_starting(deployed, make_context, sm_cli
     assert executions(sm_client) == []
 
 
-def test_retry_reattaches_instead_of_starting_again(deployed, make_context, sm_client):
+STAGED = {"sha256": "a" * 64, "batch_sha256": "b" * 64}
+
+
+def logged(capfd) -> str:
+    """What the operators logged (Airflow's task loggers are structlog loggers writing to stdout/stderr)."""
+    out, err = capfd.readouterr()
+    return out + err
+
+
+def test_same_inputs_reattach_a_changed_input_starts_anew(deployed, make_context, sm_client, capfd):
     first, _ = start(make_context)
     moto_execution(first["execution_arn"]).pipeline_execution_status = "Executing"
-    again, _ = start(make_context)
+    again, _ = start(make_context)  # a retry of the same run
     assert again["execution_arn"] == first["execution_arn"] and again["status"] == "Executing"
-    other_run, _ = start(make_context, run_id="scheduled__2026-11-02T00:00:00+00:00")
-    assert other_run["execution_arn"] != first["execution_arn"]
-    assert len(executions(sm_client)) == 2
+    other_run, _ = start(make_context, run_id="manual__2026-11-01T08:00:00+00:00")  # same date, same inputs
+    assert other_run["execution_arn"] == first["execution_arn"]
+    text = logged(capfd)
+    assert "Re-attaching to Executing execution" in text and "same inputs (input data" in text
+
+    changed, _ = start(make_context, {"MseThreshold": "0.5", "ProcessingInstanceCount": 1})
+    assert changed["execution_arn"] != first["execution_arn"]
+    text = logged(capfd)
+    assert f"inputs changed since {first['execution_arn']}" in text
+    assert "parameter MseThreshold (6.0 -> 0.5)" in text
+    other_date, _ = start(make_context, run_id="scheduled__2026-11-02T00:00:00+00:00", ds="2026-11-02")
+    assert other_date["execution_arn"] not in (first["execution_arn"], changed["execution_arn"])
+    assert len(executions(sm_client)) == 3
+
+
+def test_the_staged_data_hashes_are_inputs_too(deployed, make_context, sm_client):
+    def start_with(staged):
+        op = StartPipelineExecutionOperator(task_id="start_execution", pipeline=PIPELINE,
+                                            parameters={"MseThreshold": "6"}, inputs=staged)
+        return op.execute(make_context())
+
+    first = start_with(STAGED)
+    assert start_with(dict(STAGED))["execution_arn"] == first["execution_arn"]
+    assert first["inputs"]["input data"] == "a" * 16
+    assert start_with({**STAGED, "sha256": "c" * 64})["execution_arn"] != first["execution_arn"]
+    assert start_with({**STAGED, "batch_sha256": "c" * 64})["execution_arn"] != first["execution_arn"]
+    assert len(executions(sm_client)) == 3
 
 
 def test_a_killed_then_retried_start_creates_no_second_execution(deployed, make_context, sm_client, monkeypatch):
     real_start = SageMakerPipelineHook.start_execution
     tokens = []
 
-    def start_then_die(self, *args):
+    def start_then_die(self, *args, **kwargs):
         tokens.append(args[-1])
-        real_start(self, *args)
+        real_start(self, *args, **kwargs)
         raise KeyboardInterrupt("worker killed after StartPipelineExecution, before the XCom push")
 
     monkeypatch.setattr(SageMakerPipelineHook, "start_execution", start_then_die)
@@ -112,7 +147,7 @@ def test_a_failed_execution_is_replaced_with_a_new_token(deployed, make_context,
     tokens = []
     real_start = SageMakerPipelineHook.start_execution
     monkeypatch.setattr(SageMakerPipelineHook, "start_execution",
-                        lambda self, *a: tokens.append(a[-1]) or real_start(self, *a))
+                        lambda self, *a, **kw: tokens.append(a[-1]) or real_start(self, *a, **kw))
     second, _ = start(make_context)
     assert second["execution_arn"] != first["execution_arn"]
     assert len(executions(sm_client)) == 2
@@ -259,29 +294,59 @@ def test_gate_rejects_non_numbers(make_context):
         gate.choose_branch(make_context())
 
 
-def test_report_and_alert_land_in_s3_under_the_date(deployed, make_context, s3_client):
+def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed, make_context, s3_client):
+    from airsage.exceptions import QualityGateFailed
     from airsage.operators.alert import OnCallAlertOperator
     from airsage.operators.publish_report import PublishReportOperator
 
     result, _ = start(make_context)
-    put_evaluation(s3_client, result["execution_id"], REPORT)
+    put_evaluation(s3_client, result["execution_id"], {"regression_metrics": {
+        "mse": {"value": 4.123456789, "standard_deviation": 0.5123456}, "rmse": {"value": 2.0306}}})
     metrics = read_metrics(result).execute(make_context())
     prefix = f"s3://{BUCKET}/{PREFIX}/reports/ds=2026-11-01"
-    report = PublishReportOperator(task_id="publish_report", metrics=metrics, threshold="6.0",
-                                   report_prefix=prefix, backend="sagemaker").execute(make_context())
+    date_key = f"{PREFIX}/reports/ds=2026-11-01"
+
+    def publish(run_id=RUN_ID, op=PublishReportOperator, threshold="6.0"):
+        return op(task_id=op.__name__, metrics=metrics, threshold=threshold, report_prefix=prefix,
+                  backend="sagemaker").execute(make_context(run_id=run_id))
+
+    def body(key):
+        return s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+    report = publish()
+    run_key = f"{date_key}/run=scheduled__2026-11-01T00-00-00-00-00-"
+    assert report["report_uri"].startswith(f"s3://{BUCKET}/{run_key}") and report["report_uri"].endswith("/report.html")
+    folder = report["report_uri"].rsplit("/", 1)[0][len(f"s3://{BUCKET}/"):]
     assert sorted(report["written"]) == ["metrics.json", "predicted_vs_actual.png", "report.html",
                                          "residual_histogram.png"]
-    html = s3_client.get_object(Bucket=BUCKET, Key=f"{PREFIX}/reports/ds=2026-11-01/report.html")["Body"].read()
-    assert result["console_url"].encode() in html.replace(b"&amp;", b"&") and b"4.2500" in html
-    again = PublishReportOperator(task_id="publish_report", metrics=metrics, threshold="6.0",
-                                  report_prefix=prefix, backend="sagemaker").execute(make_context())
-    assert again["written"] == []  # the same date re-run rewrites nothing
+    html = body(f"{folder}/report.html").decode()
+    assert result["console_url"] in html.replace("&amp;", "&")
+    assert "<b>4.123</b>" in html and "0.5123" in html and "4.1234" not in html  # 4 significant digits
+    assert json.loads(body(f"{folder}/metrics.json"))["value"] == 4.123456789  # raw value kept
+    latest = json.loads(body(f"{date_key}/latest.json"))
+    assert {k: latest[k] for k in ("run_id", "kind", "uri", "location")} == {
+        "run_id": RUN_ID, "kind": "report", "uri": report["report_uri"], "location": report["report_uri"]}
+    assert latest["updated"]
 
-    alert = OnCallAlertOperator(task_id="alert_on_call", metrics=metrics, threshold=4,
-                                report_prefix=prefix, backend="sagemaker").execute(make_context())
-    stored = json.loads(s3_client.get_object(Bucket=BUCKET, Key=f"{PREFIX}/reports/ds=2026-11-01/ALERT.json")["Body"].read())
-    assert stored["value"] == 4.25 and stored["threshold"] == 4.0 and stored["console_url"] == result["console_url"]
-    assert alert["alert_uri"] == f"{prefix}/ALERT.json"
+    assert publish()["written"] == []  # the same run again rewrites nothing, not even latest.json
+    assert json.loads(body(f"{date_key}/latest.json")) == latest
+
+    manual = publish(run_id="manual__2026-11-01T09:30:00+00:00")  # another run of the date: its own folder
+    assert manual["report_uri"] != report["report_uri"] and len(manual["written"]) == 4
+    assert json.loads(body(f"{date_key}/latest.json"))["run_id"] == "manual__2026-11-01T09:30:00+00:00"
+
+    # the first run, re-done with another outcome, flips its own folder to an alert: never both
+    with pytest.raises(QualityGateFailed, match=r"^quality gate: mse 4.123 > threshold 4$"):
+        publish(op=OnCallAlertOperator, threshold=4)
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=BUCKET, Prefix=f"{folder}/")["Contents"]]
+    assert keys == [f"{folder}/ALERT.json"]
+    alert = json.loads(body(f"{folder}/ALERT.json"))
+    assert (alert["kind"], alert["mse"], alert["threshold"], alert["value"]) == ("quality_gate", 4.123456789, 4.0,
+                                                                                4.123456789)
+    assert alert["execution_link"] == alert["console_url"] == result["console_url"]
+    assert "quality gate: mse 4.123 > threshold 4" in alert["message"]
+    latest = json.loads(body(f"{date_key}/latest.json"))
+    assert (latest["run_id"], latest["kind"], latest["uri"]) == (RUN_ID, "alert", f"s3://{BUCKET}/{folder}/ALERT.json")
     with pytest.raises(AirflowFailException, match="not this run's ds=2026-11-01"):
         PublishReportOperator(task_id="publish_report", metrics=metrics, threshold="6.0",
                               report_prefix=prefix.replace("11-01", "11-02"), backend="sagemaker").execute(make_context())
@@ -319,3 +384,23 @@ def test_wait_records_the_registered_model_package(deployed, make_context, monke
          "Metadata": {"RegisterModel": {"Arn": package}}},
     ])
     assert wait(result).execute(make_context())["model_package_arn"] == package
+
+
+@pytest.mark.parametrize("event", [None, {}, {"status": "timeout", "execution_status": "Executing"}])
+def test_a_resumed_wait_rechecks_the_execution_instead_of_trusting_the_event(deployed, make_context, event):
+    result, _ = start(make_context)  # moto: Succeeded at once
+    done = wait(result).execute_complete(make_context(), event)
+    assert done["status"] == "Succeeded" and done["execution_arn"] == result["execution_arn"]
+
+
+def test_a_resumed_wait_on_a_running_execution_defers_again_or_gives_up_with_the_real_status(deployed,
+                                                                                            make_context):
+    result, _ = start(make_context)
+    moto_execution(result["execution_arn"]).pipeline_execution_status = "Executing"
+    with pytest.raises(TaskDeferred):
+        wait(result).execute_complete(make_context(), None)
+    with pytest.raises(AirflowException, match=r"Gave up waiting for .* after 2880 polls \(status now Executing\)"):
+        wait(result).execute_complete(make_context(), {"status": "timeout", "execution_status": "Executing"})
+    moto_execution(result["execution_arn"]).pipeline_execution_status = "Failed"
+    with pytest.raises(PipelineExecutionFailed, match="ended Failed"):
+        wait(result).execute_complete(make_context(), None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -61,28 +59,19 @@ def test_stage_input_refuses_to_write_another_dates_partition(tmp_path, make_con
         stage(tmp_path / "objects", source, uri_ds="2026-10-31").execute(make_context())
 
 
-def test_plugin_registers_the_link_and_only_its_own_file_is_loaded_by_airflow(repo_root):
+def test_plugin_registers_the_links_and_pages_and_only_its_own_file_is_loaded_by_airflow(repo_root):
     from airflow._shared.module_loading.file_discovery import find_path_from_directory
 
     from airsage.airsage_plugin import AirsagePlugin
+    from airsage.execution_pages import LazyApp
+    from airsage.links.local_execution import LocalExecutionLink
     from airsage.links.pipeline_execution import SageMakerPipelineExecutionLink, execution_console_url
 
-    assert [type(link) for link in AirsagePlugin.operator_extra_links] == [SageMakerPipelineExecutionLink]
+    assert [type(link) for link in AirsagePlugin.operator_extra_links] == [SageMakerPipelineExecutionLink,
+                                                                          LocalExecutionLink]
+    (app,) = AirsagePlugin.fastapi_apps
+    assert app["url_prefix"] == "/airsage" and isinstance(app["app"], LazyApp)
     found = list(find_path_from_directory(str(repo_root / "plugins"), ".airflowignore", "glob"))
     assert [p.replace(str(repo_root), "") for p in found if p.endswith(".py")] == ["/plugins/airsage/airsage_plugin.py"]
     assert execution_console_url("eu-west-1", "p", "abc") == (
         "https://console.aws.amazon.com/sagemaker/home?region=eu-west-1#/pipelines/p/executions/abc")
-
-
-def test_failure_callback_logs_execution_link_and_failing_steps(caplog):
-    from airsage.callbacks import log_task_failure
-    from airsage.exceptions import PipelineExecutionFailed
-
-    execution = {"execution_arn": "arn:aws:sagemaker:us-east-1:1:pipeline/p/execution/x", "status": "Failed",
-                 "console_url": "https://console.example/x"}
-    error = PipelineExecutionFailed(execution, "Step failure", [{"name": "TrainAbalone", "reason": "OOM"}])
-    with caplog.at_level(logging.ERROR, logger="airsage.on_call"):
-        log_task_failure({"exception": error, "ds": "2026-11-01", "ti": None})
-    line = caplog.records[-1].getMessage()
-    assert "arn:aws:sagemaker:us-east-1:1:pipeline/p/execution/x" in line
-    assert "https://console.example/x" in line and "failing step(s): TrainAbalone" in line

@@ -87,6 +87,21 @@ class ArtifactStore:
         bucket, key = self._split(uri)
         self._s3.get_conn().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
 
+    def delete(self, uri: str) -> bool:
+        """Remove the object if it exists; True when something was removed."""
+        if self.backend == "local":
+            path = self._local.path_for(uri)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            return True
+        bucket, key = self._split(uri)
+        if not self._s3.check_for_key(key, bucket_name=bucket):
+            return False
+        self._s3.get_conn().delete_object(Bucket=bucket, Key=key)
+        return True
+
     def put_if_changed(self, uri: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
         """Write only when the stored bytes differ; True when something was written.
 

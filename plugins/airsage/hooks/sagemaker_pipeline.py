@@ -113,16 +113,20 @@ class SageMakerPipelineHook(SageMakerHook):
         except ClientError as err:
             self.log.warning("Could not tag %s with its definition hash: %s", pipeline_arn, err)
 
-    def pipeline_parameters(self, pipeline_name: str) -> list[dict]:
-        """The ``Parameters`` declared in the deployed definition (Name, Type, DefaultValue)."""
+    def deployed_definition(self, pipeline_name: str) -> dict:
+        """The deployed definition (what a start runs); ValueError when the pipeline does not exist."""
         deployed = self.describe_pipeline_or_none(pipeline_name)
         if deployed is None:
             raise ValueError(f"pipeline {pipeline_name!r} does not exist: run upsert_pipeline first")
-        return json.loads(deployed["PipelineDefinition"]).get("Parameters", [])
+        return json.loads(deployed["PipelineDefinition"])
+
+    def pipeline_parameters(self, pipeline_name: str) -> list[dict]:
+        """The ``Parameters`` declared in the deployed definition (Name, Type, DefaultValue)."""
+        return self.deployed_definition(pipeline_name).get("Parameters", [])
 
     # -- executions ------------------------------------------------------------------------
-    def find_executions(self, pipeline_name: str, display_name: str) -> list[dict]:
-        """Execution summaries of ``pipeline_name`` with this display name, newest first."""
+    def list_executions(self, pipeline_name: str, display_prefix: str = "") -> list[dict]:
+        """Execution summaries of ``pipeline_name`` whose display name starts with ``display_prefix``, newest first."""
         found, token = [], None
         while True:
             kwargs: dict[str, Any] = {"PipelineName": pipeline_name, "SortBy": "CreationTime", "SortOrder": "Descending"}
@@ -131,21 +135,27 @@ class SageMakerPipelineHook(SageMakerHook):
             page = self.conn.list_pipeline_executions(**kwargs)
             found += [
                 s for s in page.get("PipelineExecutionSummaries", [])
-                if s.get("PipelineExecutionDisplayName") == display_name
+                if str(s.get("PipelineExecutionDisplayName") or "").startswith(display_prefix)
             ]
             token = page.get("NextToken")
             if not token:
                 break
         return sorted(found, key=lambda s: s.get("StartTime") or 0, reverse=True)
 
+    def find_executions(self, pipeline_name: str, display_name: str) -> list[dict]:
+        """Execution summaries of ``pipeline_name`` with this display name, newest first."""
+        return [s for s in self.list_executions(pipeline_name, display_name)
+                if s.get("PipelineExecutionDisplayName") == display_name]
+
     def start_execution(
-        self, pipeline_name: str, display_name: str, parameters: dict[str, str], client_request_token: str
+        self, pipeline_name: str, display_name: str, parameters: dict[str, str], client_request_token: str,
+        description: str | None = None,
     ) -> str:
         """StartPipelineExecution with an idempotency token; returns the execution ARN."""
         response = self.conn.start_pipeline_execution(
             PipelineName=pipeline_name,
             PipelineExecutionDisplayName=display_name,
-            PipelineExecutionDescription=f"started by Airflow ({display_name})",
+            PipelineExecutionDescription=description or f"started by Airflow ({display_name})",
             PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
             ClientRequestToken=client_request_token,
         )

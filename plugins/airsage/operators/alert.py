@@ -1,4 +1,4 @@
-"""OnCallAlertOperator: record a model that failed the gate, for the on-call engineer."""
+"""OnCallAlertOperator: a model failed the quality gate — record it, notify on-call, fail the run."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ from airsage.operators.report_outcome import ReportOutcomeOperator
 
 
 class OnCallAlertOperator(ReportOutcomeOperator):
-    """Log an ERROR line and write ``ALERT.json`` (metric, threshold, execution link).
+    """Write ``ALERT.json``, notify on-call, then fail with ``quality gate: mse X > threshold Y``.
 
-    The task itself succeeds: the alert is the outcome. Hook a notifier (Slack, PagerDuty)
-    to this task's ``on_success_callback`` to page someone.
+    1. ``reports/ds=YYYY-MM-DD/run=<run id>/ALERT.json`` (the notification payload plus the
+       evaluation report's location; raw numbers) and ``latest.json`` pointing at it;
+    2. the on-call line in the task's main log (DAG, run, try, MSE, threshold, execution, link,
+       failing steps);
+    3. the notification through :class:`airsage.notifications.on_call.OnCallNotifier`
+       (targets from the Variable ``airsage_on_call``; none configured is one log line);
+    4. :class:`airsage.exceptions.QualityGateFailed`: the task and the DAG run end failed, the
+       task is not retried, and the DAG's failure callback does not notify a second time.
 
     Parameters: see :class:`ReportOutcomeOperator`.
     """
@@ -20,26 +26,30 @@ class OnCallAlertOperator(ReportOutcomeOperator):
     ui_color = "#fde8e8"
 
     def execute(self, context) -> dict[str, Any]:
+        from airsage.exceptions import QualityGateFailed
         from airsage.hooks.artifact_store import ArtifactStore
+        from airsage.notifications.on_call import OnCallNotifier, build_payload, on_call_line
 
-        alert = {
-            "ds": context["ds"],
-            "dag_id": context["dag"].dag_id,
-            "run_id": context["run_id"],
-            "metric": self.metrics["metric"],
-            "value": self.metrics["value"],
-            "threshold": float(self.threshold),
-            "execution_arn": self.metrics.get("execution_arn"),
-            "console_url": self.metrics.get("console_url"),
+        store = ArtifactStore(self.backend, self.aws_conn_id, self.local_root)
+        execution = {k: self.metrics.get(k) for k in ("execution_arn", "console_url")}
+        metric, value, threshold = self.metrics["metric"], float(self.metrics["value"]), float(self.threshold)
+        failing = self.metrics.get("failed_steps") or []
+        alert_uri = f"{self.run_prefix(context)}/ALERT.json"
+        payload = build_payload(context, kind="quality_gate", metric=metric, mse=value, threshold=threshold,
+                                failing_steps=failing, execution=execution, outcome_location=store.location(alert_uri))
+        record = {
+            **payload,
+            # the keys ALERT.json always had, for readers written against them
+            "value": value,
+            "console_url": execution["console_url"],
             "evaluation_report": self.metrics.get("report_location"),
             "pipeline_quality_gate_failed": self.metrics.get("quality_gate_failed"),
+            "model_package_arn": self.metrics.get("model_package_arn"),
         }
-        uri = f"{self.report_prefix.rstrip('/')}/ALERT.json"
-        store = ArtifactStore(self.backend, self.aws_conn_id, self.local_root)
-        store.put_if_changed(uri, json.dumps(alert, indent=2, sort_keys=True).encode(), "application/json")
-        self.log.error(
-            "ON-CALL: %s %.4f is above the threshold %s for ds=%s; no report published. Execution: %s. Alert: %s",
-            alert["metric"], alert["value"], alert["threshold"], alert["ds"], alert["console_url"],
-            store.location(uri),
-        )
-        return {**alert, "alert_uri": uri, "alert_location": store.location(uri)}
+        out = self.publish_outcome(store, context, "alert",
+                                   {"ALERT.json": json.dumps(record, indent=2, sort_keys=True).encode()}, "ALERT.json")
+        self.log.error("%s", on_call_line(payload))
+        notifier = OnCallNotifier(aws_conn_id=self.aws_conn_id, payload=payload)
+        notifier.notify(context)  # the connection id is rendered already: nothing to template
+        self.log.error("Alert record: %s; notified: %s", out["location"], ", ".join(notifier.delivered) or "nobody")
+        raise QualityGateFailed(metric, value, threshold)

@@ -39,7 +39,9 @@ class MetricGateOperator(BaseBranchOperator):
             ) from None
         if not (math.isfinite(value) and math.isfinite(threshold)):
             raise AirflowFailException(f"gate needs finite numbers; got value={value}, threshold={threshold}")
+        from airsage.numbers import readable
+
         passed = value <= threshold
-        self.log.info("metric %s %s threshold %s: %s", value, "<=" if passed else ">", threshold,
+        self.log.info("metric %s %s threshold %s: %s", readable(value), "<=" if passed else ">", readable(threshold),
                       self.pass_task_id if passed else self.fail_task_id)
         return self.pass_task_id if passed else self.fail_task_id

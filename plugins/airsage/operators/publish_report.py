@@ -10,9 +10,8 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from airsage.operators.report_outcome import ReportOutcomeOperator
-
-REPORT_FILES = ("report.html", "metrics.json", "predicted_vs_actual.png", "residual_histogram.png")
+from airsage.numbers import readable
+from airsage.operators.report_outcome import REPORT_FILES, ReportOutcomeOperator
 
 
 def read_predictions(data: bytes, uri: str) -> tuple[list[float], list[float]]:
@@ -62,12 +61,12 @@ def _png(fig, plt) -> bytes:
 
 
 def render_html(*, ds: str, metrics: dict, threshold: float, value: float, metric: str,
-                execution: dict, model_package_arn: str | None) -> str:
-    """The report page; every value is escaped."""
+                execution: dict, model_package_arn: str | None, run_id: str = "") -> str:
+    """The report page; every value is escaped, every number shown with 4 significant digits."""
     esc = html.escape
     rows = "".join(
-        f"<tr><td>{esc(str(name))}</td><td>{esc(str(m.get('value')))}</td>"
-        f"<td>{esc(str(m.get('standard_deviation', '')))}</td></tr>"
+        f"<tr><td>{esc(str(name))}</td><td>{esc(readable(m.get('value')))}</td>"
+        f"<td>{esc(readable(m['standard_deviation']) if 'standard_deviation' in m else '')}</td></tr>"
         for name, m in metrics.items() if isinstance(m, dict)
     )
     version = model_package_arn.rsplit("/", 1)[-1] if model_package_arn else "n/a"
@@ -77,7 +76,8 @@ def render_html(*, ds: str, metrics: dict, threshold: float, value: float, metri
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}</style>
 </head><body>
 <h1>Abalone model report &mdash; {esc(ds)}</h1>
-<p>{esc(metric)} = <b>{value:.4f}</b> &le; threshold {threshold:g}: passed.</p>
+<p>{esc(metric)} = <b>{esc(readable(value))}</b> &le; threshold {esc(readable(threshold))}: passed.
+DAG run {esc(run_id)}. Raw values: metrics.json.</p>
 <h2>Metrics</h2>
 <table><tr><th>metric</th><th>value</th><th>standard deviation</th></tr>{rows}</table>
 <h2>Model</h2>
@@ -94,10 +94,12 @@ def render_html(*, ds: str, metrics: dict, threshold: float, value: float, metri
 
 
 class PublishReportOperator(ReportOutcomeOperator):
-    """Write ``report.html``, ``metrics.json`` and two PNGs under ``reports/ds=YYYY-MM-DD/``.
+    """Write ``report.html``, ``metrics.json`` and two PNGs under ``reports/ds=YYYY-MM-DD/run=<run id>/``.
 
-    Plots come from ``predictions.csv`` beside the evaluation report. Objects whose bytes
-    are unchanged are not rewritten. Nothing from the connection goes into the report.
+    Plots come from ``predictions.csv`` beside the evaluation report. ``metrics.json`` keeps the
+    raw values; the page shows 4 significant digits. Objects whose bytes are unchanged are not
+    rewritten; ``latest.json`` of the date then points at this report. Nothing from the
+    connection goes into the report.
 
     Parameters: see :class:`ReportOutcomeOperator`.
     """
@@ -107,9 +109,8 @@ class PublishReportOperator(ReportOutcomeOperator):
     def execute(self, context) -> dict[str, Any]:
         from airsage.hooks.artifact_store import ArtifactNotFound, ArtifactStore
 
-        ds = context["ds"]
-        if not self.report_prefix.rstrip("/").endswith(f"ds={ds}"):
-            raise AirflowFailException(f"report prefix {self.report_prefix} is not this run's ds={ds}")
+        ds, run_id = context["ds"], context["run_id"]
+        self.date_prefix(context)  # fail before reading anything when the prefix is another date's
         store = ArtifactStore(self.backend, self.aws_conn_id, self.local_root)
         predictions_uri = self.metrics["report_uri"].rsplit("/", 1)[0] + "/predictions.csv"
         try:
@@ -121,7 +122,7 @@ class PublishReportOperator(ReportOutcomeOperator):
         report = self.metrics.get("report") or {}
         files = render_plots(actual, predicted)
         files["metrics.json"] = json.dumps(
-            {"ds": ds, "metric": self.metrics["metric"], "value": self.metrics["value"],
+            {"ds": ds, "run_id": run_id, "metric": self.metrics["metric"], "value": self.metrics["value"],
              "threshold": float(self.threshold), "report": report, **execution,
              "model_package_arn": self.metrics.get("model_package_arn")},
             indent=2, sort_keys=True,
@@ -129,14 +130,12 @@ class PublishReportOperator(ReportOutcomeOperator):
         files["report.html"] = render_html(
             ds=ds, metrics=report.get("regression_metrics", {}), threshold=float(self.threshold),
             value=float(self.metrics["value"]), metric=self.metrics["metric"], execution=execution,
-            model_package_arn=self.metrics.get("model_package_arn"),
+            model_package_arn=self.metrics.get("model_package_arn"), run_id=run_id,
         ).encode()
-        prefix = self.report_prefix.rstrip("/")
-        types = {".html": "text/html", ".json": "application/json", ".png": "image/png"}
-        written = [
-            name for name in REPORT_FILES
-            if store.put_if_changed(f"{prefix}/{name}", files[name], types[name[name.rindex("."):]])
-        ]
-        location = store.location(f"{prefix}/report.html")
-        self.log.info("Report for ds=%s: %s (%d of %d files written)", ds, location, len(written), len(files))
-        return {"report_uri": f"{prefix}/report.html", "report_location": location, "written": written}
+        out = self.publish_outcome(store, context, "report", {name: files[name] for name in REPORT_FILES},
+                                   "report.html")
+        self.log.info("Report for ds=%s run %s: %s (%s %s <= threshold %s; %d of %d files written)", ds, run_id,
+                      out["location"], self.metrics["metric"], readable(self.metrics["value"]),
+                      readable(self.threshold), len(out["written"]), len(REPORT_FILES))
+        return {"report_uri": out["uri"], "report_location": out["location"], "written": out["written"],
+                "latest_uri": out["latest_uri"]}

@@ -23,7 +23,8 @@ class ReadPropertyFileOperator(AwsPipelineMixin, BaseOperator):
     they do not fix themselves) with a message naming the URI and the path.
 
     Returns ``{"value", "metric", "json_path", "report", "report_uri", "report_location",
-    "execution_arn", "console_url", "model_package_arn", "quality_gate_failed"}``.
+    "execution_arn", "console_url", "model_package_arn", "quality_gate_failed", "failed_steps",
+    "execution_page"}``.
 
     :param execution: the execution result dict (wait_for_execution / run_local XCom).
     :param pipeline: upsert_pipeline's XCom dict (local backend: where the definition is).
@@ -72,7 +73,9 @@ class ReadPropertyFileOperator(AwsPipelineMixin, BaseOperator):
         except PropertyFileError as err:
             raise AirflowFailException(f"PropertyFile {self.property_file}: {err}") from None
 
-        self.log.info("%s = %s (from %s)", self.metric, value, store.location(uri))
+        from airsage.numbers import readable
+
+        self.log.info("%s = %s (from %s)", self.metric, readable(value), store.location(uri))
         context["ti"].xcom_push(key="value", value=value)
         return {
             "value": value,
@@ -85,6 +88,8 @@ class ReadPropertyFileOperator(AwsPipelineMixin, BaseOperator):
             "console_url": self.execution.get("console_url"),
             "model_package_arn": self.execution.get("model_package_arn"),
             "quality_gate_failed": bool(self.execution.get("quality_gate_failed")),
+            "failed_steps": self.execution.get("failed_steps") or [],
+            "execution_page": self.execution.get("execution_page"),
         }
 
     def _locate(self, store) -> str:

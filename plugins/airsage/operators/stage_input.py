@@ -53,6 +53,9 @@ class StageInputOperator(BaseOperator):
     :param input_uri: target of the labelled rows (templated, must contain ``ds=<ds>``).
     :param batch_uri: target of the rows without the label (templated, must contain ``ds=<ds>``).
     :param backend: ``sagemaker`` (S3) or ``local`` (the object root).
+
+    Returns ``{"input_uri", "batch_uri", "sha256", "batch_sha256", "rows", "changed"}``; the two
+    hashes are part of the execution's inputs fingerprint (``airsage.execution_inputs``).
     """
 
     template_fields: Sequence[str] = ("source", "input_uri", "batch_uri", "backend", "aws_conn_id", "local_root")
@@ -93,6 +96,7 @@ class StageInputOperator(BaseOperator):
         wrote_input = store.put_if_changed(self.input_uri, data, "text/csv")
         wrote_batch = store.put_if_changed(self.batch_uri, batch, "text/csv")
         digest = hashlib.sha256(data).hexdigest()
+        batch_digest = hashlib.sha256(batch).hexdigest()
         self.log.info(
             "Staged %d rows for ds=%s (sha256 %s): %s %s, %s %s", rows, ds, digest[:16],
             "wrote" if wrote_input else "unchanged", self.input_uri,
@@ -105,6 +109,7 @@ class StageInputOperator(BaseOperator):
             "input_uri": self.input_uri,
             "batch_uri": self.batch_uri,
             "sha256": digest,
+            "batch_sha256": batch_digest,
             "rows": rows,
             "changed": wrote_input or wrote_batch,
         }

@@ -58,7 +58,7 @@ class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
         # one describe first: a finished execution (a re-attach, or moto) needs no deferral
         describe = self.hook.describe_pipeline_exec(self.execution["execution_arn"])
         if describe["PipelineExecutionStatus"] in TERMINAL:
-            return self._settle(describe)
+            return self._settle(describe, context)
         from airsage.triggers.pipeline_execution import PipelineExecutionTrigger
 
         self.defer(
@@ -75,13 +75,28 @@ class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
         )
 
     def execute_complete(self, context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger fired: settle the execution's final status."""
-        if not event or event.get("status") != "done":
-            raise AirflowException(
-                f"Gave up waiting for {self.execution['execution_arn']} "
-                f"(last status {(event or {}).get('execution_status')}); console: {self.execution.get('console_url')}"
-            )
-        return self._settle(self.hook.describe_pipeline_exec(self.execution["execution_arn"]))
+        """Resume after the trigger: settle the execution's status as DescribePipelineExecution reports it now.
+
+        The event is a hint, never the truth: a resume without an event (a triggerer restart,
+        a cleared deferral) or with a timeout event re-checks the execution first. Only an
+        execution that is still running after the trigger gave up fails the task; one resumed
+        without an event while still running is deferred again.
+        """
+        arn = self.execution["execution_arn"]
+        describe = self.hook.describe_pipeline_exec(arn)
+        status = describe["PipelineExecutionStatus"]
+        if status in TERMINAL:
+            if not event or event.get("status") != "done":
+                self.log.info("Resumed with %s; execution %s is %s", f"event {event}" if event else "no event",
+                              arn, status)
+            return self._settle(describe, context)
+        if not event:
+            self.log.warning("Resumed without an event while execution %s is %s; waiting again", arn, status)
+            return self.execute(context)
+        raise AirflowException(
+            f"Gave up waiting for {arn} after {self.max_attempts} polls (status now {status}); "
+            f"console: {self.execution.get('console_url')}"
+        )
 
     def poke(self, context) -> PokeReturnValue | bool:
         describe = self.hook.describe_pipeline_exec(self.execution["execution_arn"])
@@ -89,21 +104,21 @@ class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
         if status not in TERMINAL:
             self.log.info("Execution %s is %s", self.execution["execution_arn"], status)
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self._settle(describe))
+        return PokeReturnValue(is_done=True, xcom_value=self._settle(describe, context))
 
-    def _settle(self, describe: dict) -> dict[str, Any]:
-        from airsage.execution_result import finish, model_package_arn
+    def _settle(self, describe: dict, context) -> dict[str, Any]:
+        from airsage.execution_result import model_package_arn, settle
 
         arn = self.execution["execution_arn"]
         status = describe["PipelineExecutionStatus"]
         if status == "Succeeded":
             result = dict(self.execution)
             result["model_package_arn"] = model_package_arn(self.hook.execution_steps(arn))
-            self.log.info("Execution %s succeeded; console: %s", arn, result.get("console_url"))
-            return finish(result, status=status, reason="", failed_steps=[], steps_available=True,
+            return settle(result, context, self.log, status=status, reason="", failed_steps=[], steps_available=True,
                           quality_gate_steps=self.quality_gate_steps)
         details = self.hook.failure_details(arn, describe)
-        return finish(
-            dict(self.execution), status=status, reason=details["reason"], failed_steps=details["failed_steps"],
-            steps_available=details["steps_available"], quality_gate_steps=self.quality_gate_steps,
+        return settle(
+            dict(self.execution), context, self.log, status=status, reason=details["reason"],
+            failed_steps=details["failed_steps"], steps_available=details["steps_available"],
+            quality_gate_steps=self.quality_gate_steps,
         )
