@@ -130,6 +130,27 @@ def run_pipeline(
     Raises InvalidInput (DefinitionError for the definition) before any step runs when the definition,
     a parameter, a step type, an image or a Lambda function cannot be run locally.
     """
+    definition, values, entries, handlers = preflight(definition, parameters, max_parallel, lambdas=lambdas)
+    if retry_interval_scale is None:
+        retry_interval_scale = float(os.environ.get(RETRY_SCALE_ENV, "1"))
+    execution = _Execution(definition, entries, values, ObjectStore(root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT),
+                           pipeline_name, display_name, max_parallel, on_event, handlers, use_cache, retry_interval_scale)
+    return execution.run()
+
+
+def preflight(
+    definition: dict | str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    max_parallel: int = 2,
+    *,
+    lambdas: Mapping[str, Callable[[dict], dict]] | None = None,
+) -> tuple[dict, dict[str, Any], list[StepEntry], dict[str, Callable[[dict], dict]]]:
+    """Every check :func:`run_pipeline` makes before it writes anything; raises InvalidInput.
+
+    Returns (definition, parameter values, flattened steps, Lambda handlers). Callers that prepare
+    the object root for a run (``run-local --code-dir``/``--stage-data``) call it first, so an
+    invalid run is refused before anything is written.
+    """
     definition = load_definition(definition)
     problems = validate_definition(definition)
     if problems:
@@ -140,11 +161,7 @@ def run_pipeline(
     handlers = {**_REGISTERED_LAMBDAS, **(lambdas or {})}
     entries = flatten_steps(definition)
     check_runnable(entries, values, handlers)
-    if retry_interval_scale is None:
-        retry_interval_scale = float(os.environ.get(RETRY_SCALE_ENV, "1"))
-    execution = _Execution(definition, entries, values, ObjectStore(root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT),
-                           pipeline_name, display_name, max_parallel, on_event, handlers, use_cache, retry_interval_scale)
-    return execution.run()
+    return definition, values, entries, handlers
 
 
 def check_runnable(entries: list[StepEntry], parameters: dict, lambdas: Mapping[str, Callable]) -> None:
