@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIT_HOOK_DIR = REPO / "tests" / "network_audit"
+ARTIFACTS = REPO / "build" / "test-artifacts" / "offline-network"
 METADATA_ADDRESSES = {"169.254.169.254", "169.254.170.2", "fd00:ec2::254"}
 
 
@@ -63,6 +65,15 @@ def audited_processes(audit_dir: Path) -> list[dict]:
 
 def run_audited(argv: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def keep_logs(name: str, done: subprocess.CompletedProcess, audit_dir: Path) -> None:
+    """The command's output and the audit record, kept under build/test-artifacts/offline-network/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"{name}.log").write_text(f"exit {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
+    for record in ("attempts.jsonl", "processes.jsonl"):
+        if (audit_dir / record).exists():
+            shutil.copyfile(audit_dir / record, ARTIFACTS / f"{name}.{record}")
 
 
 def sm_pipeline(*args: str) -> list[str]:
@@ -106,6 +117,7 @@ def test_loopback_is_not_recorded(tmp_path):
         "server = socket.socket(); server.bind(('127.0.0.1', 0)); server.listen()\n"
         "socket.create_connection(server.getsockname(), timeout=5).close()\n"
         "socket.getaddrinfo('localhost', 80)\n"
+        "socket.getaddrinfo(socket.gethostname(), None)  # Airflow labels task instances with it\n"
     )
     done = run_audited([sys.executable, "-c", code], clean_env(tmp_path / "home", audit))
     assert done.returncode == 0, done.stderr
@@ -130,6 +142,7 @@ def cli_runs(tmp_path_factory) -> dict[str, dict]:
     for name, argv in commands.items():
         audit = work / f"audit-{name}"
         done = run_audited(argv, clean_env(home, audit))
+        keep_logs(name, done, audit)
         runs[name] = {"done": done, "attempts": attempts(audit), "processes": audited_processes(audit)}
     return runs
 
@@ -260,11 +273,13 @@ def test_make_demo_and_every_local_dag_task_make_no_network_attempt(tmp_path):
     root = tmp_path / "objects"
     env = clean_env(tmp_path / "home", audit, AIRFLOW_HOME=str(tmp_path / "airflow"), AIRSAGE_ROOT=str(root))
     passed = run_audited([sys.executable, "-m", "dags.demo", "--date", "2026-11-01"], env, timeout=900)
+    keep_logs("demo-pass", passed, audit)
     assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
     report = root / "airsage-artifacts" / "abalone" / "reports" / "ds=2026-11-01" / "report.html"
     assert f"report for 2026-11-01: {report}" in passed.stdout
     alerted = run_audited([sys.executable, "-m", "dags.demo", "--date", "2026-11-02", "--mse-threshold", "0.001"],
                           env, timeout=900)
+    keep_logs("demo-alert", alerted, audit)
     alert = root / "airsage-artifacts" / "abalone" / "reports" / "ds=2026-11-02" / "ALERT.json"
     assert alert.is_file(), alerted.stdout[-3000:] + alerted.stderr[-3000:]
     assert attempts(audit) == []

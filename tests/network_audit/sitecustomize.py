@@ -7,9 +7,10 @@ appends one JSON line per attempt to ``<dir>/attempts.jsonl``:
 - ``socket.connect`` to an address that is not loopback (IPv4 127/8, ::1, IPv4-mapped loopback)
   and not a Unix socket -- this is where the metadata service (169.254.169.254, 169.254.170.2,
   fd00:ec2::254) shows up;
-- ``socket.getaddrinfo`` of a host name that is not a loopback name (IP literals are left to the
-  connect): a name lookup is the first half of a connection, and in a sandbox without DNS it is
-  the only half that happens.
+- ``socket.getaddrinfo`` of a host name that is not a loopback name nor this machine's own name
+  (which Airflow looks up to label its task instances; IP literals are left to the connect): a
+  name lookup is the first half of a connection, and in a sandbox without DNS it is the only half
+  that happens.
 
 Every process that loads the hook also appends ``{"pid", "argv"}`` to ``<dir>/processes.jsonl``, so
 a test can show that child processes (the local runner's job processes, Airflow's task processes)
@@ -27,10 +28,12 @@ is this one. This one does the same for whatever it shadows.
 import ipaddress
 import json
 import os
+import socket
 import sys
 
 _DIR = os.environ.get("AIRSAGE_NETWORK_AUDIT_DIR", "")
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+_OWN_NAMES = {socket.gethostname().lower(), socket.gethostname().split(".", 1)[0].lower()} - {""}
 
 
 def _append(name, record):
@@ -49,7 +52,7 @@ def _is_local_host(host):
     if isinstance(host, bytes):
         host = host.decode("ascii", "replace")
     host = str(host).strip("[]").split("%", 1)[0]
-    if host.lower() in _LOOPBACK_NAMES or host.lower().endswith(".localhost"):
+    if host.lower() in _LOOPBACK_NAMES or host.lower() in _OWN_NAMES or host.lower().endswith(".localhost"):
         return True
     try:
         address = ipaddress.ip_address(host)
