@@ -19,8 +19,13 @@ $(STAMP): requirements.txt
 	@rm -f $(VENV)/.synced-*
 	@touch $@
 
+ARTIFACTS := build/test-artifacts
+
 test: setup ## run the whole test suite (offline: AWS is a moto server on 127.0.0.1)
-	$(BIN)/python -m pytest
+	@mkdir -p $(ARTIFACTS)
+	@set -o pipefail; $(BIN)/python -m pytest --junitxml=$(ARTIFACTS)/junit.xml $(PYTEST_ARGS) 2>&1 \
+	  | tee $(ARTIFACTS)/pytest.log \
+	  || { status=$$?; echo "make test: failed (exit $$status); logs and artifacts are in $(CURDIR)/$(ARTIFACTS)/ (pytest.log, junit.xml, one folder per area)"; exit $$status; }
 
 lint: setup ## ruff, with the bandit (S) rules
 	$(BIN)/ruff check .
@@ -42,4 +47,4 @@ lock: setup ## re-resolve requirements.in into the pinned lock requirements.txt 
 	$(BIN)/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 requirements.in -o requirements.txt
 
 clean:
-	rm -rf .airflow .airsage .pytest_cache
+	rm -rf .airflow .airsage .pytest_cache build

@@ -13,6 +13,22 @@ from pathlib import Path
 from sm_pipeline.errors import InvalidInput, error_lines
 
 
+def _output_problem(output: str) -> str | None:
+    """Why ``output`` cannot be written as a file (checked before the seconds-long build), or None."""
+    import os
+
+    if output.endswith(tuple(filter(None, ("/", os.sep, os.altsep)))) or Path(output).is_dir():
+        return "is a directory, expected a file path"
+    parent = Path(output).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # the folders in between are created by the write
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    return None
+
+
 def _cmd_definition(args: argparse.Namespace) -> int:
     from sm_pipeline.config import load_config
 
@@ -20,9 +36,14 @@ def _cmd_definition(args: argparse.Namespace) -> int:
     from sm_pipeline.definition import definition_json
     from sm_pipeline.storage_io import write_text_atomic
 
+    if args.output and (problem := _output_problem(args.output)):
+        raise InvalidInput(f"definition: cannot write --output {args.output}: {problem}")
     text = definition_json(config)
     if args.output:
-        write_text_atomic(Path(args.output), text)
+        try:
+            write_text_atomic(Path(args.output), text)
+        except OSError as exc:  # what the early check cannot foresee: a full disk, a read-only mount
+            raise InvalidInput(f"definition: cannot write --output {args.output}: {exc.strerror or exc}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -41,7 +62,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_make_data(args: argparse.Namespace) -> int:
     from sm_pipeline.synthetic import write_abalone_like
 
-    path = write_abalone_like(rows=args.rows, seed=args.seed, output=Path(args.output), header=args.header)
+    # The string as given: a trailing separator means a directory, which Path() would drop.
+    path = write_abalone_like(rows=args.rows, seed=args.seed, output=args.output, header=args.header)
     print(f"wrote {args.rows} rows to {path}", file=sys.stderr)
     return 0
 
@@ -74,15 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also fail (exit 2) when the local runner cannot run it; without it those lines are notes")
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("make-data", help="write abalone-shaped synthetic data for scale tests")
-    p.add_argument("--rows", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", required=True)
-    p.add_argument("--header", action="store_true", help="write a header row (default: none, like UCI)")
+    p = sub.add_parser("make-data", help="write abalone-shaped synthetic data for scale tests",
+                       description="Write abalone-shaped synthetic rows (same seed, same bytes) with the columns "
+                                   "of data/abalone.csv; the file feeds run-local --stage-data and the DAG's "
+                                   "stage_input as is.")
+    p.add_argument("--rows", type=int, required=True, help="number of data rows (at least 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
+    p.add_argument("--output", required=True, help="CSV file to write (atomically; parent folders are created)")
+    p.add_argument("--header", action=argparse.BooleanOptionalAction, default=True,
+                   help="first line names the columns, like data/abalone.csv (default); "
+                        "--no-header writes the UCI original's headerless layout")
     p.set_defaults(func=_cmd_make_data)
 
-    p = sub.add_parser("run-local", help="run a pipeline definition locally, without Docker or AWS")
-    from sm_pipeline.local.cli import add_arguments
+    from sm_pipeline.local.cli import DESCRIPTION, EPILOG, add_arguments
+
+    p = sub.add_parser("run-local", help="run a pipeline definition locally, without Docker or AWS",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
 
     add_arguments(p)
     p.set_defaults(func=_cmd_run_local)

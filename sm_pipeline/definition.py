@@ -6,8 +6,10 @@ Offline: the SDK is handed a PipelineSession whose default bucket is the configu
 whose defaults config is empty, the scripts as content-addressed S3 URIs
 (:mod:`sm_pipeline.code_staging`), an explicit output location for every job, explicit role
 ARNs (with ``SAGEMAKER_VALIDATE_ROLE=false`` so no IAM call) and telemetry kept off the network
-(:mod:`sm_pipeline.telemetry`). Building makes no AWS call; boto3 clients are created but never
-used.
+(:mod:`sm_pipeline.telemetry`). Building makes no AWS call and resolves no credentials: boto3
+clients are created but never used, inside :func:`sm_pipeline.offline_aws.offline_aws`, which
+keeps botocore's credential chain away from ``~/.aws`` and the instance-metadata service for the
+duration of the build and restores the process's environment afterwards.
 
 Deterministic: job and model names (timestamps, uuids) are trimmed by the SDK from pipeline
 definitions; everything else comes from the config and the scripts' hashes, and the JSON is
@@ -83,18 +85,22 @@ _SDK_CONFIG_OVERRIDES = (
 )
 
 
-def _sdk_environment(config: PipelineConfig) -> None:
-    # ModelTrainer/ModelBuilder call IAM to validate the role unless told not to; the role
-    # ARN is already validated by the config. setdefault: a caller's explicit choice wins.
-    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+def _sdk_variables(config: PipelineConfig) -> dict[str, str]:
+    """Environment variables the SDK reads while it is imported and builds (set only for the build)."""
+    variables = {
+        # ModelTrainer/ModelBuilder call IAM to validate the role unless told not to; the role
+        # ARN is already validated by the config. A caller's explicit choice wins.
+        "SAGEMAKER_VALIDATE_ROLE": os.environ.get("SAGEMAKER_VALIDATE_ROLE", "false"),
+        # Importing sagemaker.mlops builds boto3 clients at module level and fails without a
+        # region; the AWS config file that might hold one is hidden during the build.
+        "AWS_DEFAULT_REGION": config.region,
+        "AWS_REGION": config.region,
+    }
     # The SDK merges admin/user config files (/etc/xdg/sagemaker, ~/.config/sagemaker) into
     # what it builds; pinning every lookup to an empty packaged file keeps the definition a
     # function of airsage's config alone (deterministic across machines).
-    for variable in _SDK_CONFIG_OVERRIDES:
-        os.environ[variable] = str(_EMPTY_SDK_CONFIG)
-    # Importing sagemaker.mlops builds boto3 clients at module level and fails without a region.
-    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
-        os.environ["AWS_DEFAULT_REGION"] = config.region
+    variables.update({variable: str(_EMPTY_SDK_CONFIG) for variable in _SDK_CONFIG_OVERRIDES})
+    return variables
 
 
 def _offline_session(config: PipelineConfig, telemetry_opt_out_by_config: bool):
@@ -108,6 +114,7 @@ def _offline_session(config: PipelineConfig, telemetry_opt_out_by_config: bool):
     # of the SDK's config lookups returns at once instead of re-validating the schema.
     minimal = {"SchemaVersion": "1.0"}
     session = PipelineSession(
+        # Credential-less: created inside offline_aws(), so its clients can never sign a request.
         boto_session=boto3.Session(region_name=config.region),
         default_bucket=config.bucket,
         sagemaker_config=minimal,
@@ -493,12 +500,15 @@ def _quiet_sdk():
 
 def definition_dict(config: PipelineConfig) -> dict[str, Any]:
     """The pipeline definition as a dict (built offline)."""
+    from sm_pipeline.offline_aws import offline_aws
     from sm_pipeline.telemetry import sdk_telemetry
 
-    _sdk_environment(config)
+    # offline_aws: the SDK's import-time and per-step boto3 clients would otherwise run the
+    # credential chain down to the instance-metadata service (see sm_pipeline/offline_aws.py);
+    # the SDK is first imported inside it (_quiet_sdk), and everything is put back after.
     # The step arguments are computed lazily by definition(), which re-runs the builders'
     # decorated calls (run/train/register/build); telemetry must be off across both phases.
-    with _quiet_sdk(), sdk_telemetry(config.telemetry) as swapped:
+    with offline_aws(_sdk_variables(config)), _quiet_sdk(), sdk_telemetry(config.telemetry) as swapped:
         pipeline = _build(config, telemetry_opt_out_by_config=not swapped)
         return json.loads(pipeline.definition())
 

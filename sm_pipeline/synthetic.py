@@ -8,6 +8,7 @@ smaller), without copying any real row. Coefficients were fitted on ``data/abalo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -55,17 +56,29 @@ def _abalone_chunk(rng: np.random.Generator, rows: int) -> dict[str, np.ndarray]
     }
 
 
-def write_abalone_like(rows: int, seed: int, output: Path, header: bool = False) -> Path:
+def _whole_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def write_abalone_like(rows: int, seed: int, output: Path | str, header: bool = True) -> Path:
     """Write ``rows`` abalone-shaped CSV rows to ``output`` atomically; same seed, same bytes.
 
-    Columns are those of the UCI file (sex M/F/I, seven measurements, integer rings); with
-    ``header`` the first line names them. Raises InvalidInput for ``rows < 1`` or an output
-    path that cannot be written.
+    Columns are those of ``data/abalone.csv`` (sex M/F/I, seven measurements, integer rings); with
+    ``header`` (the default, like ``data/abalone.csv``, so the file feeds ``stage_input`` and
+    ``run-local --stage-data`` as is) the first line names them; without it the layout is the UCI
+    original's. Raises InvalidInput for ``rows < 1``, a negative seed, an output that names a
+    directory (an existing one, or a path ending in a separator) or cannot be written.
     """
     import pandas as pd  # heavy; only this command needs it
 
-    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
+    if not _whole_number(rows) or rows < 1:
         raise InvalidInput(f"make-data: --rows must be a whole number of at least 1, got {rows!r}")
+    if not _whole_number(seed) or seed < 0:
+        raise InvalidInput(f"make-data: --seed must be a whole number of at least 0, got {seed!r}")
+    text = os.fspath(output)
+    if text.endswith(tuple(filter(None, ("/", os.sep, os.altsep)))):
+        raise InvalidInput(f"make-data: output {text} ends with a path separator, expected a file path "
+                           f"such as {text}abalone.csv")
     output = Path(output)
     if output.is_dir():
         raise InvalidInput(f"make-data: output {output} is a directory, expected a file path")

@@ -23,7 +23,7 @@ import pytest
 from sm_pipeline.errors import ConfigError, InvalidInput, StorageError
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference" / "aws_abalone_definition.json"
+REFERENCE = REPO / "tests" / "fixtures" / "sdk2" / "aws_abalone_definition.json"  # SDK 2.x, see its README
 HEADER = "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings"
 GOOD_ROW = "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15"
 

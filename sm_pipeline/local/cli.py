@@ -2,6 +2,10 @@
 
 Progress goes to stderr, one line per step as it starts and ends; the summary is the last thing on
 stdout. Exit code 0 when the execution Succeeded, 1 when it Failed or was Stopped, 2 on invalid input.
+
+The definition and the parameters are checked completely before anything is written; then the
+objects asked for by ``--sample``/``--stage-data``/``--code-dir`` are staged into the object root,
+then the pipeline runs.
 """
 
 from __future__ import annotations
@@ -13,6 +17,28 @@ from pathlib import Path
 
 from sm_pipeline.errors import InvalidInput
 from sm_pipeline.storage import DEFAULT_ROOT
+
+# The repository's own sample data and container scripts (what --sample stages).
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_DATA = REPO / "data" / "abalone.csv"
+SAMPLE_CODE_DIR = REPO / "processing_code"
+
+DESCRIPTION = "Run a pipeline definition JSON locally, without Docker or AWS."
+EPILOG = f"""\
+On a fresh object root the run's inputs do not exist yet; stage them first:
+  --sample            the bundled {SAMPLE_DATA.relative_to(REPO)} at InputData (and its rows without
+                      the 'rings' label at BatchData), and the scripts of
+                      {SAMPLE_CODE_DIR.relative_to(REPO)}/ at the definition's code URIs
+  --stage-data CSV    your own labelled CSV (header row with a 'rings' column, e.g. make-data
+                      output) at InputData/BatchData, as the DAG's stage_input task does
+  --code-dir DIR      missing code objects from files of the same name in DIR
+
+quickstart (from the repository root):
+  python -m sm_pipeline definition --output def.json
+  python -m sm_pipeline run-local --definition def.json --root objects --sample
+
+The definition and parameters are checked before anything is staged or run.
+Exit codes: 0 Succeeded, 1 Failed or Stopped, 2 invalid input (one line on stderr)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--code-dir", action="append", default=[], metavar="DIR",
                         help="stage missing code objects (inputs named 'code', submit directories) "
                              "from files of the same name in DIR before running (repeatable)")
+    parser.add_argument("--stage-data", metavar="CSV", default=None,
+                        help="stage a labelled abalone CSV (header row with a 'rings' column) where the "
+                             "run's InputData points, and its rows without the label where BatchData points")
+    parser.add_argument("--sample", action="store_true",
+                        help=f"stage the bundled sample: {SAMPLE_DATA.relative_to(REPO)} as with --stage-data "
+                             f"(unless --stage-data is given) and the scripts in {SAMPLE_CODE_DIR.relative_to(REPO)}/ "
+                             "as with --code-dir")
     parser.add_argument("--no-cache", action="store_true", help="ignore CacheConfig (run every step)")
 
 
@@ -60,20 +93,40 @@ def print_progress(event: dict) -> None:
         print(f"[{step}] not executed ({event.get('reason')})", file=sys.stderr, flush=True)
 
 
+def _sample_files() -> tuple[Path, Path]:
+    """The bundled sample data and code directory; InvalidInput when this is not a repository checkout."""
+    if not SAMPLE_DATA.is_file() or not SAMPLE_CODE_DIR.is_dir():
+        raise InvalidInput(f"--sample: the bundled {SAMPLE_DATA} and {SAMPLE_CODE_DIR}/ are not there "
+                           "(not a repository checkout); use --stage-data and --code-dir")
+    return SAMPLE_DATA, SAMPLE_CODE_DIR
+
+
 def run_local(args: argparse.Namespace) -> int:
     """Run the pipeline described by ``args``; returns the exit code."""
-    from sm_pipeline.local.runner import run_pipeline
-    from sm_pipeline.local.staging import stage_code_objects
+    from sm_pipeline.local.runner import prepare_run, run_pipeline
+    from sm_pipeline.local.staging import apply_staging, plan_code_objects, plan_input_data
     from sm_pipeline.validate import load_definition_file
 
-    if args.max_parallel < 1:
-        raise InvalidInput(f"--max-parallel must be at least 1, not {args.max_parallel}")
     definition = load_definition_file(Path(args.definition))
     params = parse_params(args.param)
     root = Path(args.root)
-    if args.code_dir:
-        for uri in stage_code_objects(definition, root, [Path(d) for d in args.code_dir], params):
-            print(f"staged {uri}", file=sys.stderr)
+    # Everything run_pipeline would refuse is refused here, before a single object is staged.
+    if args.max_parallel < 1:
+        raise InvalidInput(f"--max-parallel must be at least 1, not {args.max_parallel}")
+    definition, values, _ = prepare_run(definition, params, source=args.definition)
+    code_dirs = [Path(d) for d in args.code_dir]
+    data = Path(args.stage_data) if args.stage_data else None
+    if args.sample:
+        sample_data, sample_code = _sample_files()
+        data = data or sample_data
+        code_dirs.append(sample_code)
+    if root.exists() and not root.is_dir():
+        raise InvalidInput(f"--root {root}: not a directory")
+    plan = plan_input_data(definition, root, data, values) if data else []
+    if code_dirs:
+        plan += plan_code_objects(definition, root, code_dirs, values)
+    for item in apply_staging(plan, root):
+        print(f"staged {item.uri} ({item.note})", file=sys.stderr)
     result = run_pipeline(definition, parameters=params, root=root, pipeline_name=args.pipeline_name,
                           display_name=args.display_name, max_parallel=args.max_parallel,
                           on_event=print_progress, use_cache=not args.no_cache, source=args.definition)

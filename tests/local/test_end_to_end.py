@@ -1,4 +1,4 @@
-"""End to end: the project's abalone definition (SDK v3) on both branches, and AWS's SDK 2.x reference.
+"""End to end: the project's abalone definition (SDK v3) on both branches, and AWS's SDK 2.x example.
 
 Each expensive run happens once per session; the tests only read its results.
 """
@@ -17,7 +17,8 @@ from sm_pipeline.local.staging import stage_code_objects
 from sm_pipeline.storage import ObjectStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = Path("/work/shared/reference/aws_abalone_definition.json")
+# AWS's abalone example as SDK 2.x serialises it (tests/fixtures/sdk2/README.md regenerates it).
+REFERENCE = REPO_ROOT / "tests" / "fixtures" / "sdk2" / "aws_abalone_definition.json"
 STANDINS = Path(__file__).parent / "standins"
 AWS_BUCKET = "s3://sagemaker-us-west-2-000000000000"
 
@@ -96,21 +97,23 @@ def reference_run(tmp_path_factory):
     """AWS's SDK 2.x abalone definition with stand-in scripts that hard-code /opt/ml paths."""
     import numpy as np
 
+    from sm_pipeline.local.staging import code_input_uris
     from sm_pipeline.synthetic import write_abalone_like
 
     root = tmp_path_factory.mktemp("reference-root")
     store = ObjectStore(root)
-    raw = root.parent / "raw.csv"
-    write_abalone_like(300, 7, raw)
-    store.put_file(f"{AWS_BUCKET}/abalone/abalone-dataset.csv", raw)
-    features = np.random.default_rng(0).random((25, 10)).round(3)
-    store.put_bytes(f"{AWS_BUCKET}/abalone/abalone-dataset-batch",
-                    "".join(",".join(map(str, row)) + "\n" for row in features).encode())
     definition = json.loads(REFERENCE.read_text())
-    store.put_file(f"{AWS_BUCKET}/sklearn-abalone-process-2022-07-13-16-07-51-228/input/code/preprocessing.py",
-                   STANDINS / "aws_preprocessing.py")
-    store.put_file(f"{AWS_BUCKET}/script-abalone-eval-2022-07-13-16-07-53-265/input/code/evaluation.py",
-                   STANDINS / "aws_evaluation.py")
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    raw = root.parent / "raw.csv"
+    write_abalone_like(300, 7, raw, header=False)  # AWS's abalone-dataset.csv has no header row
+    store.put_file(defaults["InputData"], raw)
+    features = np.random.default_rng(0).random((25, 10)).round(3)
+    store.put_bytes(defaults["BatchData"], "".join(",".join(map(str, row)) + "\n" for row in features).encode())
+    standins = {"preprocessing.py": STANDINS / "aws_preprocessing.py", "evaluation.py": STANDINS / "aws_evaluation.py"}
+    code = code_input_uris(definition)
+    assert sorted(uri.rsplit("/", 1)[1] for uri in code) == sorted(standins)
+    for uri in code:
+        store.put_file(uri, standins[uri.rsplit("/", 1)[1]])
     return store, run_pipeline(definition, {"MseThreshold": 100.0}, root=root, pipeline_name="aws-reference")
 
 
@@ -123,6 +126,7 @@ def test_aws_reference_definition_runs_with_hard_coded_path_scripts(reference_ru
     model_step = result.step("AbaloneCreateModel-CreateModel")
     assert model_step["Metadata"]["Model"]["Arn"].startswith("arn:aws:sagemaker:us-east-1:000000000000:model/")
     artifact = [u for u in store.list(f"{AWS_BUCKET}/AbaloneTrain/") if u.endswith("model.tar.gz")]
+    assert len(artifact) == 1
     with tarfile.open(store.path_for(artifact[0])) as tar:
         booster = pickle.loads(tar.extractfile("xgboost-model").read())  # noqa: S301 - our own test artifact
     assert booster.num_boosted_rounds() == 50
@@ -130,5 +134,7 @@ def test_aws_reference_definition_runs_with_hard_coded_path_scripts(reference_ru
     assert len(out) == 25
     registered = result.step("AbaloneRegisterModel-RegisterModel")["Metadata"]["RegisterModel"]["Arn"]
     assert registered == "arn:aws:sagemaker:us-east-1:000000000000:model-package/abalonemodelpackagegroupname/1"
+    # SDK 2.x puts processing outputs at a Std:Join over the pipeline name and the execution id.
+    outputs = f"{AWS_BUCKET}/AbalonePipeline/{result.execution_id}/AbaloneProcess/output"
     for name in ("train", "validation", "test"):
-        assert store.list(f"{AWS_BUCKET}/sklearn-abalone-process-2022-07-13-16-07-51-228/output/{name}/")
+        assert store.list(f"{outputs}/{name}/") == [f"{outputs}/{name}/{name}.csv"]

@@ -18,8 +18,17 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     assert a.read_bytes() == b.read_bytes() != c.read_bytes()
 
 
-def test_headerless_by_default_with_nine_fields_per_row(tmp_path):
+def test_header_by_default_like_the_bundled_data(tmp_path, repo_root):
     path = write_abalone_like(rows=5, seed=0, output=tmp_path / "plain.csv")
+    lines = path.read_text().splitlines()
+    bundled_header = (repo_root / "data" / "abalone.csv").read_text().splitlines()[0]
+    assert lines[0] == bundled_header == ",".join(ABALONE_COLUMNS)
+    assert len(lines) == 6
+    assert all(len(line.split(",")) == 9 and line[0] in "MFI" for line in lines[1:])
+
+
+def test_headerless_on_request_with_nine_fields_per_row(tmp_path):
+    path = write_abalone_like(rows=5, seed=0, output=tmp_path / "plain.csv", header=False)
     lines = path.read_text().splitlines()
     assert len(lines) == 5
     assert all(len(line.split(",")) == 9 and line[0] in "MFI" for line in lines)
@@ -69,6 +78,22 @@ def test_rows_must_be_a_whole_number_of_at_least_one(rows, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("seed", [-1, True, 1.5])
+def test_seed_must_be_a_whole_number_of_at_least_zero(seed, tmp_path):
+    with pytest.raises(InvalidInput, match=r"^make-data: --seed must be a whole number of at least 0, got "):
+        write_abalone_like(rows=3, seed=seed, output=tmp_path / "x.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_ending_in_a_separator_names_a_directory(tmp_path):
+    target = f"{tmp_path}/new/"
+    with pytest.raises(InvalidInput) as err:
+        write_abalone_like(rows=3, seed=0, output=target)
+    assert str(err.value) == (f"make-data: output {target} ends with a path separator, expected a file path "
+                              f"such as {target}abalone.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unwritable_output_is_invalid_input(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -96,10 +121,39 @@ def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_make_data_command(tmp_path, capsys):
-    cli = pytest.importorskip("sm_pipeline.__main__", reason="the CLI's other subcommands do not import yet")
+    from sm_pipeline.__main__ import main
+
     out = tmp_path / "cli.csv"
-    assert cli.main(["make-data", "--rows", "12", "--seed", "5", "--output", str(out), "--header"]) == 0
+    assert main(["make-data", "--rows", "12", "--seed", "5", "--output", str(out)]) == 0
     assert out.read_text().splitlines()[0] == ",".join(ABALONE_COLUMNS)
-    assert out.read_bytes() == write_abalone_like(12, 5, tmp_path / "direct.csv", header=True).read_bytes()
-    assert cli.main(["make-data", "--rows", "0", "--output", str(tmp_path / "none.csv")]) == 2
+    assert out.read_bytes() == write_abalone_like(12, 5, tmp_path / "direct.csv").read_bytes()
+    plain = tmp_path / "plain.csv"
+    assert main(["make-data", "--rows", "12", "--seed", "5", "--output", str(plain), "--no-header"]) == 0
+    assert plain.read_text().splitlines() == out.read_text().splitlines()[1:]
+    assert main(["make-data", "--rows", "0", "--output", str(tmp_path / "none.csv")]) == 2
     assert capsys.readouterr().err.endswith("make-data: --rows must be a whole number of at least 1, got 0\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(["--seed", "-1", "--output", "{tmp}/x.csv"],
+                     "error: make-data: --seed must be a whole number of at least 0, got -1", id="negative-seed"),
+        pytest.param(["--output", "{tmp}/new/"],
+                     "error: make-data: output {tmp}/new/ ends with a path separator, expected a file path "
+                     "such as {tmp}/new/abalone.csv", id="trailing-separator"),
+        pytest.param(["--output", "{tmp}"],
+                     "error: make-data: output {tmp} is a directory, expected a file path", id="existing-directory"),
+    ],
+)
+def test_make_data_bad_input_is_one_line_exit_2_nothing_written(tmp_path, repo_root, args, expected):
+    import subprocess
+    import sys
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    argv = [a.format(tmp=out_dir) for a in ["make-data", "--rows", "5", *args]]
+    done = subprocess.run([sys.executable, "-m", "sm_pipeline", *argv], cwd=repo_root, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert (done.returncode, done.stderr, done.stdout) == (2, expected.format(tmp=out_dir) + "\n", "")
+    assert list(out_dir.iterdir()) == []

@@ -12,7 +12,7 @@ from sm_pipeline.__main__ import main
 from sm_pipeline.errors import DefinitionError
 from sm_pipeline.validate import find_cycles, load_definition_file, validate_definition
 
-REFERENCE = Path("/work/shared/reference/aws_abalone_definition.json")
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "sdk2" / "aws_abalone_definition.json"
 
 
 def step(name, kind="Processing", arguments=None, **extra):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,34 +10,15 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-LABEL = "rings"
-
 
 def batch_rows(data: bytes, source: str) -> tuple[bytes, int]:
-    """The CSV without its label column (the batch-transform input) and the row count.
+    """The CSV without its label column and the row count: :func:`sm_pipeline.input_data.batch_rows`.
 
-    Raises ValueError naming the source when the file is empty or has no label column.
+    The rule lives in sm_pipeline so that ``run-local --stage-data`` accepts exactly what this task does.
     """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{source}: not UTF-8 text ({err})") from None
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise ValueError(f"{source}: empty file, expected a CSV header with a {LABEL!r} column")
-    header = [h.strip() for h in rows[0]]
-    lowered = [h.lower() for h in header]
-    if LABEL not in lowered:
-        raise ValueError(f"{source}: header {header} has no {LABEL!r} column")
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
-    if not body:
-        raise ValueError(f"{source}: header only, no data rows")
-    label = lowered.index(LABEL)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in [header, *body]:
-        writer.writerow(row[:label] + row[label + 1:])
-    return out.getvalue().encode("utf-8"), len(body)
+    from sm_pipeline.input_data import batch_rows as derive  # sm_pipeline is imported lazily in plugins
+
+    return derive(data, source)
 
 
 class StageInputOperator(BaseOperator):

@@ -10,6 +10,10 @@ What is covered: ``open``/``io.open`` and the ``os`` functions that take paths (
 them). What is not: C extensions that open files themselves (e.g. ``xgboost.Booster.load_model`` with
 an ``/opt/ml`` path string), subprocesses the script starts, and ``os.path.realpath``/``abspath``
 results (they still show ``/opt/ml``, which keeps working for the calls above).
+
+Being first on PYTHONPATH, this module shadows any ``sitecustomize`` the job would otherwise have
+run (coverage measurement, an audit hook, a site's own setup); it runs that one too, see
+:func:`_chain_next_sitecustomize`.
 """
 
 import builtins
@@ -108,6 +112,26 @@ def _alive(pid):
     return True
 
 
+def _chain_next_sitecustomize():
+    """Run the ``sitecustomize`` that Python would have found without this directory on the path."""
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    # Only the entries after this directory: those before it were searched already (looking
+    # there again would find the sitecustomize that chained to this one, and loop).
+    entries = [os.path.abspath(entry or os.curdir) for entry in sys.path]
+    rest = sys.path[entries.index(here) + 1:] if here in entries else []
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    if spec is None or spec.loader is None or spec.origin == os.path.abspath(__file__):
+        return
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["_airsage_chained_sitecustomize"] = module
+
+
+_chain_next_sitecustomize()
 if _ROOT:
     _original_scandir = None
     _install()
