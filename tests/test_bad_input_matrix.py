@@ -664,17 +664,17 @@ def test_bad_input_make_data_rows(tmp_path):
     assert files_under(tmp_path) == []
 
 
-# Owned by engineer "offline" (sm_pipeline/synthetic.py); these pass once that branch is merged.
-@pytest.mark.xfail(strict=False, reason="make-data --seed/--output checks land with engineer offline's branch")
-@pytest.mark.parametrize("args", [
-    pytest.param(["--seed", "-1", "--output", "OUT/big.csv"], id="make-data-negative-seed"),
-    pytest.param(["--output", "OUT/new/"], id="make-data-output-is-a-directory-path"),
+@pytest.mark.parametrize(("args", "line"), [
+    pytest.param(["--seed", "-1", "--output", "OUT/big.csv"],
+                 "error: make-data: --seed must be a whole number of at least 0, got -1", id="make-data-negative-seed"),
+    pytest.param(["--output", "OUT/new/"],
+                 "error: make-data: output OUT/new/ ends with a path separator, expected a file path such as "
+                 "OUT/new/abalone.csv", id="make-data-output-is-a-directory-path"),
 ])
-def test_bad_input_make_data_owned_by_offline(tmp_path, args):
-    args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
-    proc = sm_cli("make-data", "--rows", "10", *args)
-    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
-    assert proc.stderr.startswith("error: make-data") and "Traceback" not in proc.stderr
+def test_bad_input_make_data_seed_and_output(tmp_path, args, line):
+    out = str(tmp_path / "out")
+    proc = sm_cli("make-data", "--rows", "10", *[a.replace("OUT", out) for a in args])
+    assert (proc.returncode, proc.stderr.splitlines()) == (2, [line.replace("OUT", out)])
     assert files_under(tmp_path) == []
 
 

@@ -275,13 +275,15 @@ def test_make_demo_and_every_local_dag_task_make_no_network_attempt(tmp_path):
     passed = run_audited([sys.executable, "-m", "dags.demo", "--date", "2026-11-01"], env, timeout=900)
     keep_logs("demo-pass", passed, audit)
     assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
-    report = root / "airsage-artifacts" / "abalone" / "reports" / "ds=2026-11-01" / "report.html"
-    assert f"report for 2026-11-01: {report}" in passed.stdout
+    reports = root / "airsage-artifacts" / "abalone" / "reports"
+    latest = json.loads((reports / "ds=2026-11-01" / "latest.json").read_text())
+    assert latest["kind"] == "report" and Path(latest["location"]).name == "report.html"
+    assert f"report for 2026-11-01: {latest['location']}" in passed.stdout
     alerted = run_audited([sys.executable, "-m", "dags.demo", "--date", "2026-11-02", "--mse-threshold", "0.001"],
                           env, timeout=900)
     keep_logs("demo-alert", alerted, audit)
-    alert = root / "airsage-artifacts" / "abalone" / "reports" / "ds=2026-11-02" / "ALERT.json"
-    assert alert.is_file(), alerted.stdout[-3000:] + alerted.stderr[-3000:]
+    latest = json.loads((reports / "ds=2026-11-02" / "latest.json").read_text())
+    assert latest["kind"] == "alert" and Path(latest["location"]).is_file(), alerted.stdout[-3000:]
     assert attempts(audit) == []
     scripts = {Path(arg).name for p in audited_processes(audit) for arg in p["argv"]}
     assert {"preprocess.py", "evaluate.py"} <= scripts  # the job processes of both runs were audited

@@ -105,6 +105,7 @@ def run_local(args: argparse.Namespace) -> int:
     """Run the pipeline described by ``args``; returns the exit code."""
     from sm_pipeline.local.runner import prepare_run, run_pipeline
     from sm_pipeline.local.staging import apply_staging, plan_code_objects, plan_input_data
+    from sm_pipeline.storage import prepare_root
     from sm_pipeline.validate import load_definition_file
 
     definition = load_definition_file(Path(args.definition))
@@ -120,8 +121,7 @@ def run_local(args: argparse.Namespace) -> int:
         sample_data, sample_code = _sample_files()
         data = data or sample_data
         code_dirs.append(sample_code)
-    if root.exists() and not root.is_dir():
-        raise InvalidInput(f"--root {root}: not a directory")
+    root = prepare_root(root)  # the same "object root PATH: condition" line run_pipeline would give
     plan = plan_input_data(definition, root, data, values) if data else []
     if code_dirs:
         plan += plan_code_objects(definition, root, code_dirs, values)

@@ -116,16 +116,16 @@ def _unknown_type(definition: dict) -> None:
 @pytest.mark.parametrize(
     ("mutate", "extra", "expected"),
     [
-        pytest.param(_cycle, [], "error: invalid pipeline definition: dependency cycle: "
+        pytest.param(_cycle, [], "{definition}: dependency cycle: "
                      "PreprocessAbalone -> TrainAbalone -> PreprocessAbalone", id="cycle"),
-        pytest.param(_unknown_type, [], "error: invalid pipeline definition: step 'TrainAbalone': "
+        pytest.param(_unknown_type, [], "{definition}: step 'TrainAbalone': "
                      "unknown step type 'Quantum'", id="unknown-step-type"),
         pytest.param(None, ["--param", "MseThreshold=low"],
                      "error: parameter MseThreshold (Float): expected a number, got 'low'", id="bad-parameter"),
         pytest.param(None, ["--param", "Bogus=1"], "error: unknown parameter(s) Bogus (declared: BatchData, "
                      "InputData, ModelApprovalStatus, MseThreshold, ProcessingInstanceCount, ProcessingInstanceType, "
                      "TrainingInstanceType)", id="unknown-parameter"),
-        pytest.param(None, ["--max-parallel", "0"], "error: max_parallel must be at least 1, not 0",
+        pytest.param(None, ["--max-parallel", "0"], "error: --max-parallel must be at least 1, not 0",
                      id="max-parallel"),
     ],
 )
@@ -139,7 +139,8 @@ def test_an_invalid_run_stages_nothing(definition_file, tmp_path, mutate, extra,
     done = cli("run-local", "--definition", str(path), "--root", str(root), "--sample",
                "--code-dir", "processing_code", *extra)
     assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr.splitlines() == [expected]
+    # definition problems are the lines `validate` prints, prefixed with the file
+    assert done.stderr.splitlines() == [expected.format(definition=path)]
     assert files_under(root) == []
 
 
@@ -187,7 +188,7 @@ def test_a_root_that_is_a_file_is_refused(definition_file, tmp_path):
     root.write_text("not a directory")
     done = cli("run-local", "--definition", str(definition_file), "--root", str(root), "--sample")
     assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr.splitlines() == [f"error: --root {root}: not a directory"]
+    assert done.stderr.splitlines() == [f"error: object root {root}: not a directory (it is a file)"]
     assert root.read_text() == "not a directory"
 
 

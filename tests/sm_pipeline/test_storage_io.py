@@ -57,4 +57,4 @@ def test_make_data_killed_by_sigterm_leaves_a_temp_file_that_the_next_run_remove
                            cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
-    assert output.read_text().count("\n") == 10
+    assert output.read_text().count("\n") == 11  # the header row and 10 rows
