@@ -99,7 +99,9 @@ def airflow_env(home: Path, root: Path, *, port: int = DEFAULT_PORT, log_port: i
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # SQLite allows one writer at a time: a writer waits up to 30 s for the lock (the driver's
+        # default is 5 s) before "database is locked"; see also _exec_airflow_cli
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__AUTH_MANAGER":
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
@@ -213,12 +215,53 @@ def run_demo(ds: str, threshold: float | None, home: Path, root: Path) -> int:
 
 
 def run_airflow_cli(args: list[str], home: Path, root: Path, port: int = DEFAULT_PORT) -> int:
-    """``airflow ARGS...`` with the UI's environment (``make airflow ARGS="..."``); its exit code."""
+    """``airflow ARGS...`` with the UI's environment (``make airflow ARGS="..."``); its exit code.
+
+    The command runs through :func:`_exec_airflow_cli`, which makes its SQLite writes wait for
+    ``make ui``'s scheduler instead of failing (see there).
+    """
     env = airflow_env(home, root, port=port)
     ensure_db(home, env)
+    command = [sys.executable, "-m", "dags.demo", _EXEC_AIRFLOW, *args]
     with contextlib.suppress(KeyboardInterrupt):
-        return subprocess.run(airflow(*args), env=env, check=False).returncode  # noqa: S603 - the user's own CLI args
+        return subprocess.run(command, env=env, check=False).returncode  # noqa: S603 - the user's own CLI args
     return 130
+
+
+_EXEC_AIRFLOW = "--exec-airflow-cli"
+
+
+def _exec_airflow_cli(args: list[str]) -> int:
+    """In the child process of :func:`run_airflow_cli` (environment already complete): Airflow's
+    CLI with every SQLite transaction of this process started as ``BEGIN IMMEDIATE``.
+
+    Airflow's SQLite sessions begin deferred, and some (``backfill create``) open a SAVEPOINT, read,
+    then write. When the scheduler of a running ``make ui`` commits in between, SQLite refuses the
+    write at once ("database is locked"; waiting cannot help a stale snapshot). Taking the write
+    lock at the start makes this process queue behind the scheduler (up to the URL's 30 s timeout)
+    instead. Only the CLI does this: the UI's components keep Airflow's default, so their reads
+    never wait for one another. This is SQLAlchemy's documented recipe for pysqlite transactions.
+    """
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _driver_does_not_begin(dbapi_connection, _record):
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" below decides
+
+    @event.listens_for(Engine, "begin")
+    def _begin_immediate(connection):
+        if connection.dialect.name == "sqlite" and connection.dialect.driver == "pysqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    from airflow.__main__ import main as airflow_main
+
+    sys.argv = ["airflow", *args]
+    airflow_main()
+    return 0
 
 
 # --------------------------------------------------------------------------------------- make ui
@@ -397,20 +440,46 @@ class AirflowUI:
             return None
 
     def is_ready(self) -> bool:
-        """True when the API server answers and scheduler, DAG processor and triggerer heartbeat."""
+        """True when the API server answers and scheduler, DAG processor and triggerer heartbeat
+        (the banner also waits for the DAG folder to be parsed: see :meth:`parsed_dags`)."""
         health = self.health()
         if not health:
             return False
         return all((health.get(part) or {}).get("status") == "healthy"
                    for part in ("metadatabase", "scheduler", "dag_processor", "triggerer"))
 
+    def _api(self, path: str, token: str | None = None, body: dict | None = None) -> dict:
+        request = urllib.request.Request(  # noqa: S310 - our loopback URL
+            f"{self.url}{path}", data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json",
+                     **({"Authorization": f"Bearer {token}"} if token else {})})
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - our loopback URL
+            return json.load(response)
+
+    def parsed_dags(self) -> tuple[list[str], list[str]] | None:
+        """(DAG ids, files with import errors) once the DAG processor has parsed the DAG folder,
+        None before (or while the API cannot say). Logs in as ``ADMIN_USER`` for it."""
+        try:
+            password = json.loads(password_file(self.home).read_text())[ADMIN_USER]
+            token = self._api("auth/token", body={"username": ADMIN_USER, "password": password})["access_token"]
+            dags = self._api("api/v2/dags?limit=100", token)["dags"]
+            errors = self._api("api/v2/importErrors?limit=100", token)["import_errors"]
+        except (OSError, ValueError, KeyError, TypeError, urllib.error.URLError):
+            return None
+        if not dags and not errors:
+            return None
+        return sorted(d["dag_id"] for d in dags), sorted({e.get("filename", "?") for e in errors})
+
     def exited(self) -> Component | None:
         """A component that is no longer running, if any."""
         return next((c for c in self.components if c.process.poll() is not None), None)
 
-    def print_ready(self) -> None:
-        """The banner: URL, login, password file, how to stop."""
+    def print_ready(self, dags: list[str], errors: list[str]) -> None:
+        """The banner: URL, login, password file, how to stop (and DAGs that failed to import)."""
         self.say()
+        for filename in errors:
+            self.say(f"DAG import error in {filename}: see Dags > Import Errors in the UI")
+        self.say(f"DAGs: {', '.join(dags) or 'none'}")
         self.say(f"Airflow is ready at {self.url}")
         self.say(f"  login:    user '{ADMIN_USER}', password in {password_file(self.home)}")
         self.say("  stop:     Ctrl-C here (stops every process make ui started)")
@@ -435,8 +504,10 @@ class AirflowUI:
                     print(f"    {line}", file=self.out)
                 return 1
             if not ready and self.is_ready():
-                ready = True
-                self.print_ready()
+                parsed = self.parsed_dags()
+                if parsed is not None:
+                    ready = True
+                    self.print_ready(*parsed)
         return 0
 
     def stop(self, grace: float = STOP_GRACE_SECONDS, kill_wait: float = KILL_WAIT_SECONDS) -> list[str]:
@@ -574,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="run the Airflow UI and its components until Ctrl-C (make ui)")
     mode.add_argument("--airflow", nargs=argparse.REMAINDER, metavar="ARGS",
                       help="run one Airflow CLI command with the UI's environment (make airflow)")
+    mode.add_argument(_EXEC_AIRFLOW, nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
                         help=f"the UI's port on {LOOPBACK} (default {DEFAULT_PORT}; 0: any free port)")
     parser.add_argument("--date", default=(datetime.now(UTC).date() - timedelta(days=1)).isoformat(),
@@ -587,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_ui(home, root, args.port)
     if args.airflow is not None:
         return run_airflow_cli(args.airflow, home, root, args.port)
+    if args.exec_airflow_cli is not None:
+        return _exec_airflow_cli(args.exec_airflow_cli)
     try:
         ds = date.fromisoformat(args.date).isoformat()
     except ValueError:

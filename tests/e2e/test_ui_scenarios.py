@@ -57,8 +57,10 @@ def open_trigger_form(page: Page):
 
 def submit_trigger_form(page: Page, dialog) -> str:
     """Click the form's Trigger button; returns the new run's id (the UI opens the run)."""
-    # the DAG starts paused: the form's default is to unpause it on trigger
-    expect(dialog.get_by_role("checkbox", name=f"Unpause {DAG_ID} on trigger")).to_be_checked()
+    # the DAG starts paused; while it is, the form offers to unpause it on trigger, checked by default
+    unpause = dialog.get_by_role("checkbox", name=f"Unpause {DAG_ID} on trigger")
+    if unpause.count():
+        expect(unpause).to_be_checked()
     dialog.get_by_role("button", name="Trigger").click()
     page.wait_for_url(re.compile(rf".*/dags/{DAG_ID}/runs/[^/]+$"))
     return unquote(page.url.rsplit("/runs/", 1)[1])
@@ -67,6 +69,15 @@ def submit_trigger_form(page: Page, dialog) -> str:
 def run_state_badge(page: Page):
     """The state badge in the header of the run (or task instance) page that is open."""
     return page.get_by_test_id("header-card").get_by_test_id("state-badge")
+
+
+def wait_until_finished(page: Page, state: str) -> None:
+    """Wait (the page refreshes itself) until the open run/task page shows a final state, then
+    check it is ``state`` -- a wrong outcome fails at once instead of after the timeout."""
+    badge = run_state_badge(page)
+    expect(badge).to_have_text(re.compile(r"^\s*(Success|Failed|Upstream Failed|Skipped)\s*$"),
+                               timeout=RUN_TIMEOUT_MS)
+    expect(badge).to_have_text(state, timeout=5_000)
 
 
 def grid_tooltip_of(page: Page, run_id: str):
@@ -99,7 +110,7 @@ def test_trigger_with_defaults_succeeds(page, airflow_ui, artifacts):
     expect(dialog.get_by_role("button", name="Trigger")).to_be_enabled()
     shot(page, artifacts, "02-trigger-form-defaults")
     run_id = submit_trigger_form(page, dialog)
-    expect(run_state_badge(page)).to_have_text("Success", timeout=RUN_TIMEOUT_MS)
+    wait_until_finished(page, "Success")
     _runs["default"] = run_id
 
     tooltip = grid_tooltip_of(page, run_id)
@@ -113,7 +124,7 @@ def test_failed_quality_gate_is_a_red_run_and_notifies_on_call(page, airflow_ui,
     dialog = open_trigger_form(page)
     dialog.get_by_role("spinbutton", name="MSE threshold").fill("0.001")
     run_id = submit_trigger_form(page, dialog)
-    expect(run_state_badge(page)).to_have_text("Failed", timeout=RUN_TIMEOUT_MS)
+    wait_until_finished(page, "Failed")
 
     tooltip = grid_tooltip_of(page, run_id)
     expect(tooltip).to_contain_text("State: Failed")
@@ -134,7 +145,7 @@ def test_run_local_extra_link_opens_the_local_execution_page(page, airflow_ui, a
     run_id = _runs.get("default")
     if run_id is None:  # run alone: make the succeeded run this scenario needs
         run_id = trigger_with_defaults(page)
-        expect(run_state_badge(page)).to_have_text("Success", timeout=RUN_TIMEOUT_MS)
+        wait_until_finished(page, "Success")
 
     page.goto(f"/dags/{DAG_ID}")
     page.get_by_test_id(f"grid-{run_id}-run_local").click()
@@ -176,7 +187,8 @@ def test_two_day_backfill_from_the_backfill_form(page, airflow_ui, artifacts):
     page.goto(f"/dags/{DAG_ID}/runs")
     for day in BACKFILL_DAYS:
         row = page.get_by_role("row").filter(has_text=f"backfill__{day}T00:00:00+00:00")
-        expect(row).to_contain_text("Success", timeout=RUN_TIMEOUT_MS)
+        expect(row).to_contain_text(re.compile("Success|Failed"), timeout=RUN_TIMEOUT_MS)
+        expect(row).to_contain_text("Success", timeout=5_000)
     shot(page, artifacts, "05-backfill-runs-succeeded")
     for day in BACKFILL_DAYS:
         tooltip = grid_tooltip_of(page, f"backfill__{day}T00:00:00+00:00")
@@ -189,14 +201,18 @@ def test_ctrl_c_stops_every_process_make_ui_started(page, airflow_ui, artifacts)
     tree or in any session it created (task processes and runner jobs start their own)."""
     log_in(page, airflow_ui)
     run_id = trigger_with_defaults(page)
+    # Ctrl-C while run_local runs a pipeline step: the task's own process group and the local
+    # runner's job session (its own) exist then
+    job = airflow_ui.wait_for_job_session(timeout=RUN_TIMEOUT_MS / 1000)
     page.goto(f"/dags/{DAG_ID}/runs/{run_id}/tasks/run_local")
-    expect(run_state_badge(page)).to_have_text("Running", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="run_local", exact=True)).to_be_visible()
     shot(page, artifacts, "06-before-ctrl-c")
     running = airflow_ui.snapshot()
 
     seconds = airflow_ui.interrupt(timeout=120)
     survivors = airflow_ui.survivors()
-    print(f"\n[e2e] Ctrl-C: make ui and {running} processes below it stopped in {seconds:.1f} s "
+    print(f"\n[e2e] Ctrl-C while the job {job[:120]!r} ran: make ui and {running} processes below it "
+          f"stopped in {seconds:.1f} s "
           f"({len(airflow_ui.seen)} processes seen over the session; machine shared)")
     assert survivors == [], survivors
     assert airflow_ui.process.returncode is not None

@@ -95,6 +95,27 @@ class AirflowUnderTest:
                 pass
         return len(procs)
 
+    def wait_for_job_session(self, timeout: float) -> str:
+        """Wait until a process below make ui leads a session of its own other than make and the
+        components (the children of ``python -m dags.demo --ui``): a local runner job, started by
+        a running task. Returns its command line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.snapshot()
+            make = psutil.Process(self.process.pid)
+            tree = make.children(recursive=True)
+            supervisors = [p for p in make.children() if "dags.demo" in " ".join(_cmdline(p))]
+            components = {c.pid for s in supervisors for c in s.children()}
+            for proc in tree:
+                try:
+                    if proc.pid not in components and proc not in supervisors and os.getsid(proc.pid) == proc.pid:
+                        return " ".join(_cmdline(proc))
+                except (OSError, psutil.Error):
+                    continue
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no local runner job started below make ui within {timeout:.0f} s")
+            time.sleep(0.2)
+
     def interrupt(self, timeout: float) -> float:
         """Ctrl-C: SIGINT to make ui's process group; seconds until make itself exited."""
         self.snapshot()
