@@ -406,7 +406,12 @@ class AirflowUI:
     def start(self, stop: StopRequest | None = None) -> None:
         """Migrate the DB if needed and start the components, each in a session of its own
         (none when ``stop`` was requested meanwhile)."""
-        ensure_db(self.home, self.env)
+        try:
+            ensure_db(self.home, self.env)
+        except SystemExit:
+            if stop is not None and stop.requested:  # Ctrl-C reached `db migrate` too: not a failure
+                return
+            raise
         if stop is not None and stop.requested:
             return
         _become_subreaper()
@@ -414,7 +419,7 @@ class AirflowUI:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         workers = self.env["AIRFLOW__CORE__PARALLELISM"]
         self.say(f"starting Airflow (API server, scheduler with {workers} LocalExecutor workers, "
-                 f"DAG processor, triggerer, log server) in {self.home}")
+                 f"DAG processor, triggerer, log server) in {self.home}; Ctrl-C stops it")
         self.say(f"component logs: {self.log_dir}/<component>.log")
         for name, argv in _components(self.port, self.log_port):
             log = self.log_dir / f"{name}.log"
@@ -601,6 +606,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _lock_home(home: Path):
+    """An exclusive lock on ``home/.make-ui.lock`` held until this process exits, or None if
+    another ``make ui`` holds it (the OS drops the lock of a process that died, however it died)."""
+    import fcntl
+
+    handle = (home / ".make-ui.lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 def run_ui(home: Path, root: Path, port: int = DEFAULT_PORT) -> int:
     """Airflow's components until Ctrl-C, SIGTERM or SIGHUP; then stop every process they started."""
     if port == 0:
@@ -609,6 +628,12 @@ def run_ui(home: Path, root: Path, port: int = DEFAULT_PORT) -> int:
     if problem:
         print(f"airsage ui: port {port} on {LOOPBACK} is not available ({problem}); "
               f"choose another: make ui PORT={port + 1}", file=sys.stderr)
+        return 2
+    home.mkdir(parents=True, exist_ok=True)
+    lock = _lock_home(home)
+    if lock is None:
+        print(f"airsage ui: make ui already runs on {home} (one Airflow per home: its components "
+              "share one SQLite DB); stop it first, or set AIRFLOW_HOME to another folder", file=sys.stderr)
         return 2
     stop = StopRequest()
     # Installed explicitly: a shell starting us in the background leaves SIGINT ignored, and

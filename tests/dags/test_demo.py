@@ -132,3 +132,17 @@ def test_outcome_is_none_without_a_readable_latest_json(tmp_path, content):
     if content is not None:
         _latest(tmp_path, "2026-11-28", content)
     assert demo.outcome(tmp_path, "2026-11-28", {}) == ("none", None, {})
+
+
+def test_a_second_make_ui_on_the_same_home_is_refused(tmp_path):
+    import fcntl
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with (home / ".make-ui.lock").open("a") as held:  # what a running make ui holds
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = make("ui", "PORT=0", env=user_env(tmp_path), timeout=120)
+    assert done.returncode != 0
+    assert f"airsage ui: make ui already runs on {home}" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not (home / "airflow.db").exists()
