@@ -112,10 +112,7 @@ def webhook():
     receiver.close()
 
 
-@pytest.fixture(scope="session")
-def airflow_ui(repo_root, tmp_path_factory, artifacts, webhook):
-    """``make ui PORT=0`` with a scratch home and object root; stopped with Ctrl-C at the end."""
-    scratch = tmp_path_factory.mktemp("e2e-airflow")
+def _started_ui(scratch: Path, repo_root: Path, artifacts: Path, webhook) -> AirflowUnderTest:
     ui = AirflowUnderTest(
         repo=repo_root, home=scratch / "home", root=scratch / "objects", artifacts=artifacts,
         extra_env={"AIRFLOW_VAR_AIRSAGE_ON_CALL": json.dumps({"webhook_url": webhook.url})})
@@ -128,13 +125,38 @@ def airflow_ui(repo_root, tmp_path_factory, artifacts, webhook):
         raise
     print(f"\n[e2e] make ui ready at {ui.url} after {time.monotonic() - started:.1f} s "
           f"(machine shared; not a benchmark)")
-    yield ui
-    if ui.process.poll() is None:  # the stop scenario did not run (deselected or failed earlier)
-        try:
+    return ui
+
+
+def _stopped(ui: AirflowUnderTest, artifacts: Path) -> list[str]:
+    """Ctrl-C it unless a test already did; what survived (killed then, so nothing leaks)."""
+    survivors: list[str] = []
+    try:
+        if ui.process.poll() is None:
             ui.interrupt(timeout=60)
-        finally:
-            ui.kill_everything()
-    ui.save_logs(artifacts / "airflow")
+        survivors = ui.survivors()
+    finally:
+        ui.kill_everything()
+        ui.save_logs(artifacts)
+    return survivors
+
+
+@pytest.fixture(scope="session")
+def airflow_ui(repo_root, tmp_path_factory, artifacts, webhook):
+    """``make ui PORT=0`` with a scratch home and object root, shared by the scenarios; Ctrl-C at
+    the end, which must leave no process behind."""
+    ui = _started_ui(tmp_path_factory.mktemp("e2e-airflow"), repo_root, artifacts, webhook)
+    yield ui
+    survivors = _stopped(ui, artifacts / "airflow")
+    assert survivors == [], f"processes left after Ctrl-C of make ui: {survivors}"
+
+
+@pytest.fixture
+def own_airflow_ui(repo_root, tmp_path_factory, artifacts, webhook):
+    """A ``make ui`` of the test's own, for a scenario that stops it."""
+    ui = _started_ui(tmp_path_factory.mktemp("e2e-own-airflow"), repo_root, artifacts / "own", webhook)
+    yield ui
+    _stopped(ui, artifacts / "own" / "airflow")
 
 
 @pytest.fixture(scope="session")
@@ -149,10 +171,13 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, airflow_ui, artifacts, request):
-    """A fresh browser page; on failure its screenshot, HTML and the Airflow logs are saved."""
+def page(browser, request, artifacts):
+    """A fresh browser page on the scenario's Airflow (``own_airflow_ui`` if the test has one,
+    else the shared ``airflow_ui``); on failure its screenshot, HTML and the Airflow logs are saved."""
     from playwright.sync_api import expect
 
+    fixture = "own_airflow_ui" if "own_airflow_ui" in request.fixturenames else "airflow_ui"
+    airflow_ui = request.getfixturevalue(fixture)
     expect.set_options(timeout=UI_TIMEOUT_MS)
     context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=airflow_ui.url)
     context.set_default_timeout(UI_TIMEOUT_MS)

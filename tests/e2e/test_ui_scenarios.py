@@ -1,6 +1,7 @@
 """The Airflow UI as its users meet it, in a real browser, against the Airflow ``make ui`` starts.
 
-Scenarios, in order (they share one Airflow; each one triggers what it needs itself):
+Scenarios (they share one Airflow, except the last, which stops its own; each triggers what it
+needs itself, the extra-link scenario reuses the default run when it ran before):
 log in; trigger abalone_pipeline_local from the Trigger form with the defaults and see the
 run succeed in the grid; trigger with mse_threshold 0.001 and see the run fail (red) and the
 on-call webhook receive a notification naming the run; open run_local and follow its extra
@@ -26,6 +27,9 @@ SCENARIO_TIMEOUT_S = 45 * 60
 STEPS = ("PreprocessAbalone", "TrainAbalone", "EvaluateAbalone", "CheckMseAbalone")
 BACKFILL_DAYS = ("2026-11-10", "2026-11-11")  # after the DAG's start_date (2026-11-01), before today
 STOP_DAY = "2026-11-20"
+# what every on-call notification carries (docs: the common on-call payload)
+NOTIFICATION_FIELDS = {"kind", "dag_id", "run_id", "logical_date", "task_id", "mse", "threshold",
+                       "failing_steps", "execution_arn", "execution_link", "message"}
 
 pytestmark = pytest.mark.timeout(SCENARIO_TIMEOUT_S)
 
@@ -142,13 +146,14 @@ def test_failed_quality_gate_is_a_red_run_and_notifies_on_call(page, airflow_ui,
     expect(tooltip).to_contain_text("State: Failed")
     shot(page, artifacts, "03-failed-gate-run-red-in-grid")
 
+    # sent before the run failed, so it is there by now; the wait only absorbs delivery
     payload = webhook.wait_for(lambda p: isinstance(p, dict) and p.get("run_id") == run_id, timeout=60)
+    assert NOTIFICATION_FIELDS <= payload.keys(), payload
     assert payload["kind"] == "quality_gate", payload
     assert payload["dag_id"] == DAG_ID, payload
-    assert payload["task_id"], payload
     assert float(payload["threshold"]) == pytest.approx(0.001), payload
     assert float(payload["mse"]) > 0.001, payload
-    assert run_id in payload["message"] or payload["run_id"] == run_id, payload
+    assert DAG_ID in payload["message"] and run_id in payload["message"], payload
 
 
 def test_run_local_extra_link_opens_the_local_execution_page(page, airflow_ui, artifacts):
@@ -203,12 +208,13 @@ def test_two_day_backfill_from_the_backfill_form(page, airflow_ui, artifacts):
     shot(page, artifacts, "05-backfill-runs-in-grid")
 
 
-def test_ctrl_c_stops_every_process_make_ui_started(page, airflow_ui, artifacts):
+def test_ctrl_c_stops_every_process_make_ui_started(own_airflow_ui, page, artifacts):
     """Ctrl-C while a pipeline runs: make ui exits and no process it started is left, in its
     tree or in any session it created (task processes and runner jobs start their own)."""
+    airflow_ui = own_airflow_ui
     log_in(page, airflow_ui)
-    # a date no other scenario ran: the local runner's step cache has nothing for its input
-    # partition, so its steps really run as job processes
+    # a date of its own (not today's, which unpausing schedules): nothing in the local runner's
+    # step cache or execution records matches its input partition, so its steps really run as jobs
     dialog = open_trigger_form(page)
     pick_datetime(page, dialog, "Logical Date", STOP_DAY)
     run_id = submit_trigger_form(page, dialog)
