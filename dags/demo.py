@@ -11,9 +11,11 @@ same settings, and stops every process it started when it gets Ctrl-C, SIGTERM o
 ``python -m dags.demo --airflow ARGS...`` runs one Airflow CLI command with exactly that
 environment (``make airflow ARGS="dags list-runs abalone_pipeline_local"``).
 
-Airflow is only ever run as a subprocess here: its settings are read at import time, so the
-environment must be complete before anything imports it. :func:`airflow_env` is the one place
-that environment is built; other launchers (``make stack``) may import it and adjust the dict.
+Airflow reads its settings at import time, so this module never imports it in the process that
+builds the environment: Airflow runs in child processes started with that environment (the CLI
+child of ``make airflow`` imports it itself, see :func:`_exec_airflow_cli`). :func:`airflow_env`
+is the one place that environment is built; other launchers (``make stack``) may import it and
+adjust the dict.
 """
 
 from __future__ import annotations
@@ -271,10 +273,10 @@ def _exec_airflow_cli(args: list[str]) -> int:
 # workers, log servers, task processes) before it exits. Scheduler and triggerer would each start a
 # log server on all interfaces at fixed ports (8793/8794); one loopback log server on a free port
 # serves both instead.
-def _components(port: int, log_port: int) -> list[tuple[str, list[str]]]:
+def _components(port: int, log_port: int, api_workers: str = "1") -> list[tuple[str, list[str]]]:
     """(name, argv) of every process ``make ui`` starts."""
     return [
-        ("api-server", airflow("api-server", "--host", LOOPBACK, "--port", str(port), "--workers", "1")),
+        ("api-server", airflow("api-server", "--host", LOOPBACK, "--port", str(port), "--workers", api_workers)),
         ("scheduler", airflow("scheduler", "--skip-serve-logs")),
         ("dag-processor", airflow("dag-processor")),
         ("triggerer", airflow("triggerer", "--skip-serve-logs")),
@@ -421,7 +423,7 @@ class AirflowUI:
         self.say(f"starting Airflow (API server, scheduler with {workers} LocalExecutor workers, "
                  f"DAG processor, triggerer, log server) in {self.home}; Ctrl-C stops it")
         self.say(f"component logs: {self.log_dir}/<component>.log")
-        for name, argv in _components(self.port, self.log_port):
+        for name, argv in _components(self.port, self.log_port, self.env["AIRFLOW__API__WORKERS"]):
             log = self.log_dir / f"{name}.log"
             with log.open("ab") as handle:
                 handle.write(f"\n===== {datetime.now(UTC).isoformat()} {' '.join(argv[1:])}\n".encode())
