@@ -30,6 +30,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 START_TIMEOUT = 600.0
 UI_TIMEOUT_MS = 60_000
 DAG_ID = "abalone_pipeline_local"
+# (what, seconds, outcome) of every scenario and make ui start, for the summary at the end of the
+# run: pytest hides a passing test's prints, and the durations belong in the report
+DURATIONS: list[tuple[str, float, str]] = []
 
 
 def pytest_collection_modifyitems(config, items):
@@ -123,8 +126,9 @@ def _started_ui(scratch: Path, repo_root: Path, artifacts: Path, webhook) -> Air
         ui.kill_everything()
         ui.save_logs(artifacts / "startup-failure")
         raise
-    print(f"\n[e2e] make ui ready at {ui.url} after {time.monotonic() - started:.1f} s "
-          f"(machine shared; not a benchmark)")
+    seconds = time.monotonic() - started
+    DURATIONS.append((f"make ui until ready ({scratch.name})", seconds, "ready"))
+    print(f"\n[e2e] make ui ready at {ui.url} after {seconds:.1f} s (machine shared; not a benchmark)")
     return ui
 
 
@@ -196,9 +200,24 @@ def page(browser, request, artifacts):
             except Exception as error:  # noqa: BLE001 - best effort, the test already failed
                 (target / f"page{index}.error.txt").write_text(repr(error))
         airflow_ui.save_logs(target)
-    print(f"\n[e2e] {request.node.name}: {time.monotonic() - started:.1f} s "
+    seconds = time.monotonic() - started
+    DURATIONS.append((request.node.name, seconds, "failed" if failed else "passed"))
+    print(f"\n[e2e] {request.node.name}: {seconds:.1f} s "
           f"({'failed' if failed else 'done'}; machine shared, not a benchmark)")
     context.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Each browser scenario's duration (and make ui's start-up), also in durations.json."""
+    if not DURATIONS:
+        return
+    terminalreporter.section("e2e scenario durations (wall clock; not benchmarks)")
+    for what, seconds, outcome in DURATIONS:
+        terminalreporter.write_line(f"{seconds:8.1f} s  {outcome:6}  {what}")
+    folder = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "e2e"
+    if folder.is_dir():
+        (folder / "durations.json").write_text(json.dumps(
+            [{"what": w, "seconds": round(s, 1), "outcome": o} for w, s, o in DURATIONS], indent=1))
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -168,6 +168,7 @@ def test_run_local_extra_link_opens_the_local_execution_page(page, airflow_ui, a
     page.get_by_test_id(f"grid-{run_id}-run_local").click()
     expect(page.get_by_role("heading", name="run_local", exact=True)).to_be_visible()
     expect(run_state_badge(page)).to_have_text("Success")
+    page.get_by_role("link", name="Details", exact=True).click()  # the task instance's tab
     extra_links = page.get_by_role("heading", name="Extra Links").locator("xpath=..")
     expect(extra_links.get_by_role("link").first).to_be_visible()
     # the local execution page is served by the API server itself: same origin, so it opens here
