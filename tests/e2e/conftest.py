@@ -107,7 +107,10 @@ class WebhookReceiver:
         self.server.server_close()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the tests of this folder live in one module, and what they hold must
+# end with it -- Playwright's sync API keeps an asyncio loop running in the main thread while it is
+# active (later tests calling asyncio.run() would fail), and an idle Airflow would keep using the CPU.
+@pytest.fixture(scope="module")
 def webhook():
     """The on-call webhook receiver (``AIRFLOW_VAR_AIRSAGE_ON_CALL`` points at it)."""
     receiver = WebhookReceiver()
@@ -145,10 +148,10 @@ def _stopped(ui: AirflowUnderTest, artifacts: Path) -> list[str]:
     return survivors
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def airflow_ui(repo_root, tmp_path_factory, artifacts, webhook):
-    """``make ui PORT=0`` with a scratch home and object root, shared by the scenarios; Ctrl-C at
-    the end, which must leave no process behind."""
+    """``make ui PORT=0`` with a scratch home and object root, shared by the module's scenarios;
+    Ctrl-C at the end, which must leave no process behind."""
     ui = _started_ui(tmp_path_factory.mktemp("e2e-airflow"), repo_root, artifacts, webhook)
     yield ui
     survivors = _stopped(ui, artifacts / "airflow")
@@ -163,9 +166,9 @@ def own_airflow_ui(repo_root, tmp_path_factory, artifacts, webhook):
     _stopped(ui, artifacts / "own" / "airflow")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, headless; never a downloaded browser."""
+    """Debian's Chromium, headless; never a downloaded browser (closed with the module, see above)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
