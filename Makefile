@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.synced-$(shell sha256sum requirements.txt 2>/dev/null | cut -c1-16)
 
-.PHONY: setup test lint demo ui bench lock definition clean
+.PHONY: setup test lint demo ui airflow bench lock definition clean
 
 setup: $(STAMP) ## create/refresh .venv from requirements.txt (no-op when unchanged)
 
@@ -33,8 +33,12 @@ lint: setup ## ruff, with the bandit (S) rules
 demo: setup ## run the local DAG end to end on SQLite and print where the report is
 	@$(BIN)/python -m dags.demo
 
-ui: setup ## start Airflow (standalone) with this project's DAGs on http://localhost:8080
-	@$(BIN)/python -m dags.demo --ui
+PORT ?= 8080
+ui: setup ## Airflow with this project's DAGs on http://127.0.0.1:$(PORT)/ until Ctrl-C (make ui PORT=8081)
+	@$(BIN)/python -m dags.demo --ui --port $(PORT)
+
+airflow: setup ## any Airflow CLI command with make ui's environment: make airflow ARGS="dags list"
+	@$(BIN)/python -m dags.demo --port $(PORT) --airflow $(ARGS)
 
 bench: setup ## run the benchmarks (ratios, JSON on the last line of each)
 	$(BIN)/python bench/local_runner.py --json
