@@ -38,7 +38,10 @@ PREFIX = "{{ params.prefix or var.value.get('airsage_prefix', 'abalone') }}"
 ROOT_URI = f"s3://{BUCKET}/{PREFIX}"
 _ROOT_LITERAL = DEFAULT_LOCAL_ROOT.replace("'", "\\'")
 LOCAL_ROOT = f"{{{{ var.value.get('airsage_local_root', '{_ROOT_LITERAL}') }}}}"
-REPORT_PREFIX = f"{ROOT_URI}/reports/ds={{{{ ds }}}}"
+# The run's date: its logical date, else (an API/CLI trigger without one) the day it was queued for;
+# the same rule as airsage.naming.run_ds in the operators.
+RUN_DS = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+REPORT_PREFIX = f"{ROOT_URI}/reports/ds={RUN_DS}"
 # one threshold for the pipeline's own condition, the DAG's gate and what the outcome records
 MSE_THRESHOLD = "{{ params.mse_threshold }}"
 
@@ -129,8 +132,8 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
             doc_md="Copies the source CSV to `input/ds={{ ds }}/abalone.csv` and writes the rows "
                    "without `rings` to `batch/ds={{ ds }}/batch.csv`; no-op when unchanged.",
             source=f"{{{{ params.source or '{DEFAULT_SOURCE}' }}}}",
-            input_uri=f"{ROOT_URI}/input/ds={{{{ ds }}}}/abalone.csv",
-            batch_uri=f"{ROOT_URI}/batch/ds={{{{ ds }}}}/batch.csv",
+            input_uri=f"{ROOT_URI}/input/ds={RUN_DS}/abalone.csv",
+            batch_uri=f"{ROOT_URI}/batch/ds={RUN_DS}/batch.csv",
             **store_args,
         )
         upsert = UpsertPipelineOperator(

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from airsage.naming import execution_display_name
+from airsage.naming import execution_display_name, run_ds
 
 DESCRIPTION_PREFIX = "airsage inputs "
 # SageMaker: PipelineExecutionDescription is at most 3072 characters
@@ -39,7 +39,7 @@ class ExecutionInputs:
                 staged: dict | None) -> ExecutionInputs:
         """The inputs of this task's DAG run; ``staged`` is stage_input's XCom (data hashes) or None."""
         staged = staged if isinstance(staged, dict) else {}
-        return cls(dag_id=context["dag"].dag_id, ds=context["ds"], definition_sha256=definition_sha256,
+        return cls(dag_id=context["dag"].dag_id, ds=run_ds(context), definition_sha256=definition_sha256,
                    parameters=dict(parameters), input_sha256=staged.get("sha256"),
                    batch_sha256=staged.get("batch_sha256"))
 

@@ -13,6 +13,19 @@ _PATH_UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+")
 MAX_RUN_SEGMENT = 120
 
 
+def run_ds(context) -> str:
+    """The run's date as YYYY-MM-DD: its logical date, else (a run triggered without one) its run_after.
+
+    Airflow 3 lets the REST API and ``airflow dags trigger`` create runs whose logical date is null;
+    their context has no ``ds``. Such a run belongs to the day it was queued for. The DAG's
+    templates use the same rule (``RUN_DS`` in dags/abalone_factory.py).
+    """
+    ds = context.get("ds")
+    if ds:
+        return str(ds)
+    return context["dag_run"].run_after.date().isoformat()
+
+
 def _clean(text: str) -> str:
     return _INVALID.sub("-", text).strip("-")
 

@@ -195,3 +195,15 @@ def test_an_infrastructure_failure_notifies_through_the_failure_callback(dag_mod
     (envelope,) = receive()
     assert envelope["Subject"] == "airsage: task stage_input failed in abalone_pipeline_local 2026-11-03"
     assert "missing.csv does not exist" in envelope["Message"]
+
+
+def test_a_run_without_a_logical_date_uses_the_day_it_was_queued_for(dag_module, shared_root, monkeypatch):
+    """The REST API and ``airflow dags trigger`` may create runs whose logical date is null (no ``ds``)."""
+    monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_LOCAL_ROOT", str(shared_root))
+    queued = datetime(2026, 11, 4, 9, 30, tzinfo=UTC)
+    run = dag_module.abalone_pipeline_local.test(logical_date=None, run_after=queued,
+                                                run_conf={"mse_threshold": 50.0})
+    assert run.logical_date is None and state(run) == "success", states(run)
+    pointer = latest(shared_root, "2026-11-04")
+    assert (pointer["run_id"], pointer["kind"]) == (run.run_id, "report")
+    assert shared_root.joinpath(*BUCKET_DIR, "input", "ds=2026-11-04", "abalone.csv").is_file()

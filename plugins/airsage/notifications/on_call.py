@@ -85,6 +85,15 @@ def read_targets() -> OnCallTargets | None:
 
 
 # -- what is sent -------------------------------------------------------------------------------
+def _run_ds(context) -> str | None:
+    from airsage.naming import run_ds
+
+    try:
+        return run_ds(context)
+    except (KeyError, AttributeError, TypeError):  # a callback must never raise
+        return None
+
+
 def _logical_date(context) -> str | None:
     value = context.get("logical_date")
     if value is None:
@@ -130,7 +139,7 @@ def build_payload(context, *, kind: str, metric: str = "mse", mse: Any = None, t
         "dag_id": getattr(dag, "dag_id", None),
         "run_id": context.get("run_id"),
         "logical_date": _logical_date(context),
-        "ds": context.get("ds"),
+        "ds": _run_ds(context),
         "task_id": getattr(ti, "task_id", None),
         "try_number": getattr(ti, "try_number", None),
         "metric": metric,

@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from airsage.naming import run_ds
 from airsage.numbers import readable
 from airsage.operators.report_outcome import REPORT_FILES, ReportOutcomeOperator
 
@@ -109,7 +110,7 @@ class PublishReportOperator(ReportOutcomeOperator):
     def execute(self, context) -> dict[str, Any]:
         from airsage.hooks.artifact_store import ArtifactNotFound, ArtifactStore
 
-        ds, run_id = context["ds"], context["run_id"]
+        ds, run_id = run_ds(context), context["run_id"]
         self.date_prefix(context)  # fail before reading anything when the prefix is another date's
         store = ArtifactStore(self.backend, self.aws_conn_id, self.local_root)
         predictions_uri = self.metrics["report_uri"].rsplit("/", 1)[0] + "/predictions.csv"

@@ -20,6 +20,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from airsage.naming import run_ds
+
 REPORT_FILES = ("report.html", "metrics.json", "predicted_vs_actual.png", "residual_histogram.png")
 ALERT_FILES = ("ALERT.json",)
 LATEST = "latest.json"
@@ -51,8 +53,8 @@ class ReportOutcomeOperator(BaseOperator):
     def date_prefix(self, context) -> str:
         """``.../reports/ds=<ds>``, checked to be this run's date (a template slip never writes another date)."""
         prefix = self.report_prefix.rstrip("/")
-        if not prefix.endswith(f"ds={context['ds']}"):
-            raise AirflowFailException(f"report prefix {self.report_prefix} is not this run's ds={context['ds']}")
+        if not prefix.endswith(f"ds={run_ds(context)}"):
+            raise AirflowFailException(f"report prefix {self.report_prefix} is not this run's ds={run_ds(context)}")
         return prefix
 
     def run_prefix(self, context) -> str:

@@ -12,6 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airsage.links.local_execution import LocalExecutionLink
+from airsage.naming import run_ds
 
 ADOPTABLE_AFTER_WAIT = frozenset({"Succeeded", "Failed"})
 
@@ -142,11 +143,11 @@ class RunLocalPipelineOperator(BaseOperator):
             if "no longer running" in (previous.get("FailureReason") or ""):
                 return f"the runner of {arn} died (its claim was released); taking over; inputs: {inputs.summary()}"
             return f"the last execution with the same inputs, {arn}, ended {status}; inputs: {inputs.summary()}"
-        prefix = date_display_prefix(context["dag"].dag_id, context["ds"])
+        prefix = date_display_prefix(context["dag"].dag_id, run_ds(context))
         same_date = [d for d in records.find(name)
                      if str(d.get("PipelineExecutionDisplayName", "")).startswith(prefix)]
         if not same_date:
-            return f"no execution for ds={context['ds']} yet; inputs: {inputs.summary()}"
+            return f"no execution for ds={run_ds(context)} yet; inputs: {inputs.summary()}"
         last = same_date[0]
         note = ExecutionClaim(records.root, name, last["PipelineExecutionDisplayName"]).note() or {}
         return (f"inputs changed since {last['PipelineExecutionArn']} ({last.get('PipelineExecutionStatus')}): "

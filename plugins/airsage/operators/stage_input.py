@@ -10,6 +10,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from airsage.naming import run_ds
+
 
 def batch_rows(data: bytes, source: str) -> tuple[bytes, int]:
     """The CSV without its label column and the row count: :func:`sm_pipeline.input_data.batch_rows`.
@@ -54,7 +56,7 @@ class StageInputOperator(BaseOperator):
         from airsage.hooks.artifact_store import ArtifactNotFound, ArtifactStore
         from sm_pipeline.errors import StorageError
 
-        ds = context["ds"]
+        ds = run_ds(context)
         for uri in (self.input_uri, self.batch_uri):
             if f"ds={ds}/" not in uri:
                 raise AirflowFailException(f"target {uri} is not in this run's partition ds={ds}/")

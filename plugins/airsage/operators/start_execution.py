@@ -9,6 +9,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airsage.links.pipeline_execution import SageMakerPipelineExecutionLink
+from airsage.naming import run_ds
 from airsage.operators._aws import AWS_TEMPLATE_FIELDS, AwsPipelineMixin
 
 
@@ -107,9 +108,9 @@ class StartPipelineExecutionOperator(AwsPipelineMixin, BaseOperator):
         if newest is not None:
             return (f"the last execution with the same inputs, {newest['PipelineExecutionArn']}, ended "
                     f"{newest['PipelineExecutionStatus']}; inputs: {inputs.summary()}")
-        same_date = self.hook.list_executions(name, date_display_prefix(context["dag"].dag_id, context["ds"]))
+        same_date = self.hook.list_executions(name, date_display_prefix(context["dag"].dag_id, run_ds(context)))
         if not same_date:
-            return f"no execution for ds={context['ds']} yet; inputs: {inputs.summary()}"
+            return f"no execution for ds={run_ds(context)} yet; inputs: {inputs.summary()}"
         last = same_date[0]
         try:
             description = self.hook.describe_pipeline_exec(last["PipelineExecutionArn"]).get(
