@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.synced-$(shell sha256sum requirements.txt 2>/dev/null | cut -c1-16)
 
-.PHONY: setup test lint demo ui bench lock definition clean
+.PHONY: setup test lint demo ui stack stack-down bench lock definition clean
 
 setup: $(STAMP) ## create/refresh .venv from requirements.txt (no-op when unchanged)
 
@@ -30,6 +30,13 @@ demo: setup ## run the local DAG end to end on SQLite and print where the report
 
 ui: setup ## start Airflow (standalone) with this project's DAGs on http://localhost:8080
 	@$(BIN)/python -m dags.demo --ui
+
+WORKERS ?= 2
+stack: setup ## the production topology as processes: CeleryExecutor on local PostgreSQL + Redis, WORKERS=2 workers
+	@$(BIN)/python -m dags.stack up --workers $(WORKERS)
+
+stack-down: setup ## stop every process `make stack` started and drop its database
+	@$(BIN)/python -m dags.stack down
 
 bench: setup ## run the benchmarks (ratios, JSON on the last line of each)
 	$(BIN)/python bench/local_runner.py --json
