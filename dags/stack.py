@@ -531,17 +531,17 @@ def delete_redis_keys(url: str, prefix: str) -> int:
     """Delete every key starting with ``prefix`` (the stack's broker state); returns how many."""
     import redis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
     deleted = 0
-    for database in range(16):
-        db = redis.Redis.from_url(url, db=database, socket_connect_timeout=5, socket_timeout=10)
+    for database in range(16):  # Redis's default number of databases; the broker URL picks one
+        client = redis.Redis.from_url(url, db=database, socket_connect_timeout=5, socket_timeout=10)
         try:
-            keys = list(db.scan_iter(match=f"{prefix}*", count=500))
+            keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+            if keys:
+                deleted += client.delete(*keys)
         except redis.ResponseError:  # fewer databases configured
             break
-        if keys:
-            deleted += db.delete(*keys)
-    client.close()
+        finally:
+            client.close()
     return deleted
 
 

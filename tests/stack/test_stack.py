@@ -2,9 +2,9 @@
 
 One stack for the module (``python -m dags.stack up``, what ``make stack`` runs), then, from a
 user's side: both DAGs triggered through /api/v2 succeed; a 4-date backfill lands on both
-workers; a SIGKILLed worker's tasks are retried on the other with exactly one pipeline
-execution per run; runs finish across a scheduler restart; a deferred wait resumes across a
-triggerer restart (needs executions that last: the emulated SageMaker service); and
+workers and finishes across a scheduler restart in its middle; a SIGKILLed worker's tasks are
+retried on the other with exactly one pipeline execution per run; a deferred wait resumes
+across a triggerer restart (needs executions that last: the emulated SageMaker service); and
 ``down`` leaves no process and no database. The tests run in file order and share the stack.
 """
 
@@ -65,31 +65,45 @@ def test_both_dags_run_to_success_when_triggered_through_the_rest_api(stack, api
     assert (stack.root / "airsage-artifacts" / "abalone" / "reports" / "ds=2026-11-20" / "report.html").is_file()
 
 
-def test_a_four_date_backfill_lands_on_both_workers(stack, api):
+@pytest.mark.timeout(1200)
+def test_a_four_date_backfill_lands_on_both_workers_and_finishes_across_a_scheduler_restart(stack, api):
+    unpause(api, LOCAL)  # backfill create only queues runs: the scheduler runs them once unpaused
     backfill = api.post("/backfills", {
         "dag_id": LOCAL, "from_date": "2026-11-02T00:00:00Z", "to_date": "2026-11-05T00:00:00Z",
         "max_active_runs": 4, "run_backwards": False, "dag_run_conf": {}, "reprocess_behavior": "none",
     })
+    assert backfill["dag_id"] == LOCAL and backfill["max_active_runs"] == 4
 
     def backfill_runs():
         runs = [r["dag_run_id"] for r in api.get(f"/dags/{LOCAL}/dagRuns?limit=100")["dag_runs"]
-                if r.get("backfill_id") == backfill["id"]]
+                if r["run_type"] == "backfill"]
         return runs if len(runs) == 4 else None
 
     runs = wait_for("the backfill's 4 runs", backfill_runs, 120)
+
+    def a_task_running():
+        return any(ti["state"] == "running" for run_id in runs for ti in task_instances(api, LOCAL, run_id))
+
+    # the scheduler goes down mid-run (SIGTERM, as `docker compose restart airflow-scheduler`)
+    wait_for("a task of the backfill to be running", a_task_running, 300, interval=0.5)
+    stack.restart("scheduler")
+
     assert wait_for_runs(api, LOCAL, runs, RUN_TIMEOUT) == dict.fromkeys(runs, "success")
     finished = [ti for run_id in runs for ti in task_instances(api, LOCAL, run_id) if ti["state"] == "success"]
     assert {ti["hostname"] for ti in finished} == {w["hostname"] for w in stack.workers().values()}
     assert {ti["queue"] for ti in finished} == {"default"}
     for run_id in runs:
         assert [e["PipelineExecutionStatus"] for e in local_executions(stack.root, LOCAL, run_id)] == ["Succeeded"]
+    health = stack_module.http_json(f"{stack.site.api_url}/api/v2/monitor/health")
+    assert health["scheduler"]["status"] == "healthy"
 
 
 @pytest.mark.timeout(1200)
 def test_a_killed_worker_s_tasks_are_retried_on_the_other_with_one_execution_per_run(stack, api, emulated_aws):
     # The SageMaker DAG: its execution lives on the (emulated) service, not in the worker, so a
     # retry re-attaches to it. (The local backend's runner dies with its worker by design.)
-    runs = [trigger(api, SAGEMAKER, f"2026-11-{day}") for day in (12, 13, 14, 15)]
+    unpause(api, SAGEMAKER)
+    runs = [trigger(api, SAGEMAKER, f"2026-11-{day}") for day in (12, 13, 14)]  # the DAG's max_active_runs
     victim, survivor = stack.workers()["worker1"], stack.workers()["worker2"]
 
     def victim_running_a_task():
@@ -114,25 +128,11 @@ def test_a_killed_worker_s_tasks_are_retried_on_the_other_with_one_execution_per
     wait_for("worker1 to rejoin", lambda: victim["celery"] in stack.worker_queues(), 180)
 
 
-def test_runs_finish_across_a_scheduler_restart(stack, api):
-    runs = [trigger(api, LOCAL, f"2026-11-{day}") for day in (24, 25)]
-
-    def a_task_running():
-        return any(ti["state"] == "running" for run_id in runs for ti in task_instances(api, LOCAL, run_id))
-
-    wait_for("a task of the runs to be running", a_task_running, 300, interval=0.5)
-    stack.restart("scheduler")
-    assert wait_for_runs(api, LOCAL, runs, RUN_TIMEOUT) == dict.fromkeys(runs, "success")
-    for run_id in runs:
-        assert [e["PipelineExecutionStatus"] for e in local_executions(stack.root, LOCAL, run_id)] == ["Succeeded"]
-    health = stack_module.http_json(f"{stack.site.api_url}/api/v2/monitor/health")
-    assert health["scheduler"]["status"] == "healthy"
-
-
 def test_a_deferred_wait_resumes_after_a_triggerer_restart(stack, api, emulated_aws):
     if emulated_aws["kind"] != "sm_pipeline serve":
         pytest.skip("needs an execution that lasts: on moto every execution is Succeeded at once, so "
                     "wait_for_execution never defers; runs once `python -m sm_pipeline serve` exists")
+    unpause(api, SAGEMAKER)
     run_id = trigger(api, SAGEMAKER, "2026-11-26")
 
     def deferred():
