@@ -746,7 +746,16 @@ class AirflowApi:
             self.token()
         url = f"{self.base_url}/api/v2{path}"
         try:
-            return self._send(method, url, body, {"Authorization": f"Bearer {self._token}"})
+            # a busy api-server may time out a read; reads are safe to repeat, writes are not
+            for attempt in range(3 if method == "GET" else 1):
+                try:
+                    return self._send(method, url, body, {"Authorization": f"Bearer {self._token}"})
+                except urllib.error.HTTPError:
+                    raise
+                except (urllib.error.URLError, TimeoutError, ConnectionError):
+                    if attempt == (2 if method == "GET" else 0):
+                        raise
+                    time.sleep(2)
         except urllib.error.HTTPError as err:
             if err.code == 401:  # expired: log in again once
                 self.token()
@@ -1117,7 +1126,7 @@ def down(directory: Path, quiet: bool = False) -> dict:
     # the groups alive now (components' and task processes'): none may keep a member
     groups = process_groups(stack.processes())
     stopped = stack.stop_all(grace=15.0)
-    stopped += stop_processes(lambda: stack.processes() + processes_in_groups(groups), grace=5.0)
+    stopped += stop_processes(stack.processes, grace=5.0)
     left = stack.processes() + processes_in_groups(groups)
     if left:
         raise StackError(f"{len(left)} process(es) of stack {site.stack_id} survived SIGKILL: "
