@@ -41,6 +41,7 @@ stack-down: setup ## stop every process `make stack` started and drop its databa
 bench: setup ## run the benchmarks (ratios, JSON on the last line of each)
 	$(BIN)/python bench/local_runner.py --json
 	$(BIN)/python bench/dag_parse.py --json
+	$(BIN)/python bench/stack.py --json
 
 definition: setup ## print the SageMaker pipeline definition for the default config
 	@$(BIN)/python -m sm_pipeline definition

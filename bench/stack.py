@@ -13,7 +13,8 @@ Measured side by side in one invocation (progress on stderr, JSON on the last st
   not ``airflow dags test``: ``dags test`` runs one DAG run inside its own process, so N runs
   would run one after another; standalone is the one-machine deployment the stack replaces.
 
-The order of the three alternates between repeats. A measurement is the makespan of its N runs:
+After one unmeasured warm-up per system, the order of the three alternates between repeats;
+each measurement starts when neither system has an active run. A measurement is the makespan of its N runs:
 the earliest run's ``queued_at`` to the latest ``end_date`` (server timestamps). Each
 measurement's runs carry their own ``prefix`` param, so they share no object-root data (no step
 cache hit from an earlier measurement), and use the same N logical dates (the runs are deleted
@@ -75,9 +76,13 @@ def quiet(api) -> bool:
     return not [r for r in runs if r["state"] in ("queued", "running")]
 
 
-def measure(api, runs: int, label: str, timeout: float) -> float:
-    """Makespan (s) of ``runs`` concurrent runs of the local DAG; the runs are deleted afterwards."""
-    wait_until("earlier runs to finish", lambda: quiet(api), timeout)
+def measure(api, runs: int, label: str, timeout: float, idle=()) -> float:
+    """Makespan (s) of ``runs`` concurrent runs of the local DAG; the runs are deleted afterwards.
+
+    Starts once no run is active here nor on the ``idle`` systems (so the other system's runs
+    never share the machine with this measurement).
+    """
+    wait_until("earlier runs to finish", lambda: all(quiet(a) for a in (api, *idle)), timeout)
     prefix = f"bench-{label}-{secrets.token_hex(3)}"
     run_ids = [api.post(f"/dags/{DAG_ID}/dagRuns", {"logical_date": f"2026-11-{FIRST_DAY + i:02d}T00:00:00Z",
                                                      "conf": {"prefix": prefix}})["dag_run_id"]
@@ -173,15 +178,18 @@ def main(argv: list[str] | None = None) -> int:
         standalone_api = standalone.start(args.timeout)
         for api in (stack_api, standalone_api):
             api.patch(f"/dags/{DAG_ID}", {"is_paused": False})
+        # warm-up, not measured: caches, the catch-up run unpausing creates, the first definition build
+        measure(stack_api, args.runs, "warm-up-stack", args.timeout, idle=[standalone_api])
+        measure(standalone_api, args.runs, "warm-up-standalone", args.timeout, idle=[stack_api])
         for repeat in range(args.repeats):
             order = ["two_workers", "one_worker", "standalone"]
             for label in order if repeat % 2 == 0 else reversed(order):
                 if label == "standalone":
-                    seconds[label].append(measure(standalone_api, args.runs, label, args.timeout))
+                    seconds[label].append(measure(standalone_api, args.runs, label, args.timeout, idle=[stack_api]))
                     continue
                 if label == "one_worker":
                     stack.stop("worker2")
-                seconds[label].append(measure(stack_api, args.runs, label, args.timeout))
+                seconds[label].append(measure(stack_api, args.runs, label, args.timeout, idle=[standalone_api]))
                 if label == "one_worker":
                     stack.start("worker2")
                     node = stack.workers()["worker2"]["celery"]

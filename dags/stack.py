@@ -1014,9 +1014,10 @@ def up(directory: Path, workers: int = 2, concurrency: int = 2, aws_endpoint: st
     check_services(postgres, redis_url)
     if (directory / Stack.STATE).exists():
         stack = Stack.load(directory)
-        if stack.processes():
-            raise StackError(f"a stack is already running from {directory} ({stack.site.api_url}); "
-                             "stop it first (make stack-down)", 2)
+        if stack.processes():  # running already: starting it again is a no-op
+            say(f"already running from {directory}: {stack.site.api_url}/  (login: airflow / {stack.password()})")
+            say(f"logs: {stack.log_dir}; stop it with: make stack-down")
+            return stack
         say(f"cleaning up the stopped stack left in {directory}")
         down(directory)
     if workers < 1 or concurrency < 1:

@@ -49,6 +49,13 @@ def test_every_component_is_healthy_and_both_workers_consume_the_queue(stack, ap
     # what `make stack` printed: where the logs are, the URL and the login
     assert str(stack.log_dir) in stack.up_output
     assert f"{stack.site.api_url}/  (login: airflow / {stack.password()})" in stack.up_output
+    # and running it again changes nothing
+    again = subprocess.run([sys.executable, "-m", "dags.stack", "up", "--dir", str(stack.dir)], cwd=REPO,  # noqa: S603
+                           env=launcher_environment(), capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0 and "already running" in again.stdout, again.stdout + again.stderr
+    reloaded = stack_module.Stack.load(stack.dir)
+    assert {n: c.pid for n, c in reloaded.components.items()} == {n: c.pid for n, c in stack.components.items()}
+    assert {p.stack_component for p in stack.processes()} == set(stack.components)
 
 
 def test_both_dags_run_to_success_when_triggered_through_the_rest_api(stack, api, emulated_aws):
