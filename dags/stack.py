@@ -745,23 +745,21 @@ class AirflowApi:
         if self._token is None:
             self.token()
         url = f"{self.base_url}/api/v2{path}"
-        try:
-            # a busy api-server may time out a read; reads are safe to repeat, writes are not
-            for attempt in range(3 if method == "GET" else 1):
-                try:
-                    return self._send(method, url, body, {"Authorization": f"Bearer {self._token}"})
-                except urllib.error.HTTPError:
-                    raise
-                except (urllib.error.URLError, TimeoutError, ConnectionError):
-                    if attempt == (2 if method == "GET" else 0):
-                        raise
-                    time.sleep(2)
-        except urllib.error.HTTPError as err:
-            if err.code == 401:  # expired: log in again once
-                self.token()
+        for attempt in range(3):
+            try:
                 return self._send(method, url, body, {"Authorization": f"Bearer {self._token}"})
-            detail = err.read().decode(errors="replace")[:500]
-            raise StackError(f"{method} {url}: HTTP {err.code}: {detail}") from None
+            except urllib.error.HTTPError as err:
+                if err.code == 401 and attempt == 0:  # the token expired: log in again, once
+                    self.token()
+                    continue
+                detail = err.read().decode(errors="replace")[:500]
+                raise StackError(f"{method} {url}: HTTP {err.code}: {detail}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError):
+                # a busy api-server may time out; a read is safe to repeat, a write is not
+                if method != "GET" or attempt == 2:
+                    raise
+                time.sleep(2)
+        raise StackError(f"{method} {url}: no answer")
 
     def get(self, path: str):
         """GET /api/v2``path``."""
@@ -838,7 +836,8 @@ class Stack:
     def save(self) -> None:
         """Write the state file (atomically)."""
         state = {
-            "site": {**asdict(self.site), "dir": str(self.site.dir), "jwt_secret": None},
+            # the secret stays in the owner-only env file, not here
+            "site": {**asdict(self.site), "dir": str(self.site.dir), "jwt_secret": ""},
             "database": self.site.database, "redis_prefix": self.site.redis_prefix,
             "api_url": self.site.api_url, "emulator_started": self.emulator_started,
             "compose_file": str(self.compose_file),
