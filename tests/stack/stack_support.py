@@ -87,31 +87,56 @@ def tries(api, dag_id: str, run_id: str, task_id: str) -> list[dict]:
     return sorted(answer["task_instances"], key=lambda t: t["try_number"])
 
 
-def display_name(dag_id: str, run_id: str) -> str:
-    """The pipeline execution display name a DAG run's execution carries."""
-    from airsage.naming import execution_display_name
-
-    return execution_display_name(dag_id, run_id)
+#: the task whose XCom is a run's execution result (same shape on both backends)
+EXECUTION_TASK = {"abalone_pipeline_local": "run_local", "abalone_pipeline": "wait_for_execution"}
 
 
-def local_executions(root, dag_id: str, run_id: str) -> list[dict]:
-    """The local backend's executions of one DAG run, from the object root's records."""
+def execution_of(api, dag_id: str, run_id: str) -> dict:
+    """A finished run's execution result (``execution_arn``, ``display_name``, ``status`` ...), from its XCom."""
+    task = EXECUTION_TASK[dag_id]
+    entry = api.get(f"/dags/{dag_id}/dagRuns/{quoted(run_id)}/taskInstances/{task}/xcomEntries/return_value")
+    return entry["value"]
+
+
+def local_executions(root, display_name: str) -> list[dict]:
+    """The local backend's executions with this display name, from the object root's records."""
     from sm_pipeline.local import LocalExecutionStore
 
-    return LocalExecutionStore(root).find(PIPELINE, display_name=display_name(dag_id, run_id))
+    return LocalExecutionStore(root).find(PIPELINE, display_name=display_name)
 
 
-def emulated_executions(endpoint: str, dag_id: str, run_id: str) -> list[dict]:
-    """The executions of one DAG run on the emulated AWS (ListPipelineExecutions by display name)."""
+def emulated_executions(endpoint: str, display_name: str | None = None) -> list[dict]:
+    """The pipeline's executions on the emulated AWS (ListPipelineExecutions), or those with this display name."""
     import boto3
 
     client = boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106
-    wanted = display_name(dag_id, run_id)
     found, token = [], None
     while True:
-        page = client.list_pipeline_executions(PipelineName=PIPELINE, **({"NextToken": token} if token else {}))
-        found += [e for e in page["PipelineExecutionSummaries"] if e.get("PipelineExecutionDisplayName") == wanted]
+        try:
+            page = client.list_pipeline_executions(PipelineName=PIPELINE, **({"NextToken": token} if token else {}))
+        except client.exceptions.ResourceNotFound:  # no pipeline yet: no execution
+            return []
+        found += [e for e in page["PipelineExecutionSummaries"]
+                  if display_name is None or e.get("PipelineExecutionDisplayName") == display_name]
         token = page.get("NextToken")
         if not token:
             return found
+
+
+def one_execution_per_run(api, dag_id: str, run_ids, count) -> None:
+    """Assert that each run's execution is the only one with its display name, and Succeeded.
+
+    ``count(display_name)`` lists the executions with that name (local records or emulated AWS).
+    """
+    for run_id in run_ids:
+        result = execution_of(api, dag_id, run_id)
+        executions = count(result["display_name"])
+        assert [e["PipelineExecutionArn"] for e in executions] == [result["execution_arn"]], (run_id, executions)
+        assert executions[0]["PipelineExecutionStatus"] == "Succeeded", (run_id, executions)
+
+
+def active_runs(api, dag_id: str) -> list[str]:
+    """Runs of ``dag_id`` that are queued or running."""
+    return [r["dag_run_id"] for r in api.get(f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+            if r["state"] in ("queued", "running")]
