@@ -961,11 +961,22 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+_LAUNCH_LINE = re.compile(r"\n--- \d{4}-\d\d-\d\dT[^\n]*\n")  # what spawn() writes before each start
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*")
+
+
 def _tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a component's log since its last start, led by the first exception.
+
+    A chained traceback ends with the wrapper's exception; the cause is the first one.
+    """
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = _LAUNCH_LINE.split(path.read_text(errors="replace"))[-1].splitlines()
     except OSError:
         return "(no log)"
+    tail = text[-lines:]
+    first = next((line for line in text if _EXCEPTION_LINE.match(line)), None)
+    return "\n".join(([f"first error: {first}", "..."] if first and first not in tail else []) + tail)
 
 
 def _wait(what: str, ready: Callable[[], bool], stack: Stack, timeout: float, interval: float = 2.0) -> None:

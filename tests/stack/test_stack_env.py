@@ -177,3 +177,15 @@ def test_a_broken_state_file_is_one_line_and_exit_2(tmp_path):
                           env=launcher_environment(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert str(Path(tmp_path) / "state.json") in done.stderr
+
+
+def test_a_component_that_dies_is_reported_with_the_cause_of_its_chained_traceback(tmp_path):
+    log = tmp_path / "worker1.log"
+    log.write_text("\n--- 2026-01-01T00:00:00 old start\nValueError: from an earlier start\n"
+                   "\n--- 2026-01-02T00:00:00 python -m airflow celery worker\nTraceback (most recent call last):\n"
+                   "ImportError: cannot import name 'retry' from 'celery.backends.database'\n\n"
+                   "The above exception was the direct cause of the following exception:\n\n"
+                   + "  frame\n" * 20 + "airflow.sdk.exceptions.AirflowOptionalProviderFeatureException: misleading\n")
+    report = stack_module._tail(log).splitlines()
+    assert report[0] == "first error: ImportError: cannot import name 'retry' from 'celery.backends.database'"
+    assert report[-1].endswith("misleading") and "earlier start" not in "\n".join(report)
