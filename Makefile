@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.synced-$(shell sha256sum requirements.txt 2>/dev/null | cut -c1-16)
 
-.PHONY: setup test lint demo ui airflow bench lock definition clean
+
+.PHONY: setup test lint demo ui airflow stack stack-down bench lock definition clean
 
 setup: $(STAMP) ## create/refresh .venv from requirements.txt (no-op when unchanged)
 
@@ -40,9 +41,17 @@ ui: setup ## Airflow with this project's DAGs on http://127.0.0.1:$(PORT)/ until
 airflow: setup ## any Airflow CLI command with make ui's environment: make airflow ARGS="dags list"
 	@$(BIN)/python -m dags.demo --port $(PORT) --airflow $(ARGS)
 
+WORKERS ?= 2
+stack: setup ## the production topology as processes: CeleryExecutor on local PostgreSQL + Redis, WORKERS=2 workers
+	@$(BIN)/python -m dags.stack up --workers $(WORKERS)
+
+stack-down: setup ## stop every process `make stack` started and drop its database
+	@$(BIN)/python -m dags.stack down
+
 bench: setup ## run the benchmarks (ratios, JSON on the last line of each)
 	$(BIN)/python bench/local_runner.py --json
 	$(BIN)/python bench/dag_parse.py --json
+	$(BIN)/python bench/stack.py --json
 
 definition: setup ## print the SageMaker pipeline definition for the default config
 	@$(BIN)/python -m sm_pipeline definition

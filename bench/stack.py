@@ -1,0 +1,223 @@
+"""Throughput of the distributed stack: N concurrent local-backend DAG runs, 1 vs 2 Celery workers, and standalone.
+
+    python bench/stack.py --json                          # 6 runs, 3 repeats (the real measurement)
+    python bench/stack.py --runs 2 --repeats 1 --json     # a smoke run
+
+Measured side by side in one invocation (progress on stderr, JSON on the last stdout line):
+
+- **stack**: one ``make stack`` stack (``dags.stack.up``: CeleryExecutor, PostgreSQL, Redis)
+  with 2 workers of ``--concurrency`` task slots each; per repeat, N runs of
+  abalone_pipeline_local with both workers, and N with worker2 stopped (1 worker).
+- **standalone**: ``airflow standalone`` (SQLite, LocalExecutor) with ``make ui``'s environment
+  (``dags.demo.airflow_env``), its parallelism set to the 2-worker stack's slots. Standalone and
+  not ``airflow dags test``: ``dags test`` runs one DAG run inside its own process, so N runs
+  would run one after another; standalone is the one-machine deployment the stack replaces.
+
+After one unmeasured warm-up per system, the order of the three alternates between repeats;
+each measurement starts when neither system has an active run. A measurement is the makespan of its N runs:
+the earliest run's ``queued_at`` to the latest ``end_date`` (server timestamps). Each
+measurement's runs carry their own ``prefix`` param, so they share no object-root data (no step
+cache hit from an earlier measurement), and use the same N logical dates (the runs are deleted
+after each measurement). Ratios per repeat, then min/median/max:
+
+- ``one_worker_over_two_workers`` = t(1 worker) / t(2 workers): goal >= 1.5 on 2 cores with
+  ``--concurrency 1`` (one task at a time per worker, so 2 workers = 2 slots).
+- ``standalone_over_two_workers`` = t(standalone) / t(2 workers) (> 1: the stack is faster).
+
+Needs PostgreSQL and Redis (as ``make stack``); exits 2 with one line when they are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dags import stack as stack_module  # noqa: E402
+
+DAG_ID = "abalone_pipeline_local"
+FIRST_DAY = 2  # logical dates 2026-11-02 ... (after the DAG's start_date, before today)
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def quoted(run_id: str) -> str:
+    import urllib.parse
+
+    return urllib.parse.quote(run_id, safe="")
+
+
+def wait_until(what: str, condition, timeout: float, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise stack_module.StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def quiet(api) -> bool:
+    """No run of the DAG is queued or running (the catch-up run unpausing creates, an earlier measurement)."""
+    runs = api.get(f"/dags/{DAG_ID}/dagRuns?limit=100")["dag_runs"]
+    return not [r for r in runs if r["state"] in ("queued", "running")]
+
+
+def measure(api, runs: int, label: str, timeout: float, idle=()) -> float:
+    """Makespan (s) of ``runs`` concurrent runs of the local DAG; the runs are deleted afterwards.
+
+    Starts once no run is active here nor on the ``idle`` systems (so the other system's runs
+    never share the machine with this measurement).
+    """
+    wait_until("earlier runs to finish", lambda: all(quiet(a) for a in (api, *idle)), timeout)
+    prefix = f"bench-{label}-{secrets.token_hex(3)}"
+    run_ids = [api.post(f"/dags/{DAG_ID}/dagRuns", {"logical_date": f"2026-11-{FIRST_DAY + i:02d}T00:00:00Z",
+                                                     "conf": {"prefix": prefix}})["dag_run_id"]
+               for i in range(runs)]
+
+    def finished():
+        answers = [api.get(f"/dags/{DAG_ID}/dagRuns/{quoted(r)}") for r in run_ids]
+        return answers if all(a["state"] in ("success", "failed") for a in answers) else None
+
+    answers = wait_until(f"{runs} runs ({label})", finished, timeout, interval=3.0)
+    failed = [a["dag_run_id"] for a in answers if a["state"] != "success"]
+    if failed:
+        raise stack_module.StackError(f"{label}: run(s) {failed} failed; see the task logs")
+    start = min(datetime.fromisoformat(a["queued_at"]) for a in answers)
+    end = max(datetime.fromisoformat(a["end_date"]) for a in answers)
+    for run_id in run_ids:
+        api.request("DELETE", f"/dags/{DAG_ID}/dagRuns/{quoted(run_id)}")
+    seconds = (end - start).total_seconds()
+    progress(f"{label}: {runs} runs in {seconds:.1f} s")
+    return seconds
+
+
+class Standalone:
+    """``airflow standalone`` with ``make ui``'s environment, on a free port, in a folder of its own."""
+
+    def __init__(self, home: Path, slots: int):
+        from dags import demo
+
+        self.home = home
+        self.port = stack_module.free_port()
+        self.id = "bench" + secrets.token_hex(4)
+        env = demo.airflow_env(home, home / "airsage-root")
+        url = f"http://{stack_module.LOOPBACK}:{self.port}"
+        env.update({
+            "AIRFLOW__API__HOST": stack_module.LOOPBACK, "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": url + "/", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": url + "/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__CORE__PARALLELISM": str(slots),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "airflow:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            # the log servers bind fixed ports; free ones keep this off a running `make ui`
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(stack_module.free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(stack_module.free_port()),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        })
+        self.env = env
+        self.url = url
+        self.component = stack_module.Component("standalone", [sys.executable, "-m", "airflow", "standalone"])
+
+    def start(self, timeout: float):
+        """Start it; the REST client once the API answers and the DAG is parsed."""
+        stack_module.spawn(self.component, self.env, self.home / "logs", self.id)
+
+        def api():
+            try:
+                password = json.loads((self.home / "passwords.json").read_text())["airflow"]
+                client = stack_module.AirflowApi(self.url, "airflow", password)
+                return client if any(d["dag_id"] == DAG_ID for d in client.get("/dags")["dags"]) else None
+            except (OSError, ValueError, KeyError, stack_module.StackError):
+                return None
+
+        return wait_until("airflow standalone", api, timeout, interval=3.0)
+
+    def stop(self) -> None:
+        sessions = {int(pid): ("standalone", created) for pid, created in self.component.sessions}
+        stack_module.stop_processes(lambda: stack_module.stack_processes(self.id, sessions), grace=30)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3), "max": round(max(values), 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=6, help="concurrent DAG runs per measurement (default 6)")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements of each setting (default 3)")
+    parser.add_argument("--concurrency", type=int, default=1, help="task slots per Celery worker (default 1)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement (default 1800)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
+    args = parser.parse_args(argv)
+    if not 1 <= args.runs <= 27 or args.repeats < 1 or args.concurrency < 1:
+        parser.error("--runs must be 1..27 (logical dates in the DAG's November), --repeats and --concurrency >= 1")
+    load_start = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="airsage-bench-stack-", dir=REPO / "build" if (REPO / "build").is_dir() else None))
+    stack = standalone = None
+    seconds: dict[str, list[float]] = {"two_workers": [], "one_worker": [], "standalone": []}
+    try:
+        progress(f"starting the stack (2 workers x {args.concurrency} slots) in {work / 'stack'}")
+        stack = stack_module.up(work / "stack", workers=2, concurrency=args.concurrency)
+        stack_api = stack.api()
+        progress(f"starting airflow standalone (parallelism {2 * args.concurrency}) in {work / 'standalone'}")
+        standalone = Standalone(work / "standalone", slots=2 * args.concurrency)
+        standalone_api = standalone.start(args.timeout)
+        for api in (stack_api, standalone_api):
+            api.patch(f"/dags/{DAG_ID}", {"is_paused": False})
+        # warm-up, not measured: caches, the catch-up run unpausing creates, the first definition build
+        measure(stack_api, args.runs, "warm-up-stack", args.timeout, idle=[standalone_api])
+        measure(standalone_api, args.runs, "warm-up-standalone", args.timeout, idle=[stack_api])
+        for repeat in range(args.repeats):
+            order = ["two_workers", "one_worker", "standalone"]
+            for label in order if repeat % 2 == 0 else reversed(order):
+                if label == "standalone":
+                    seconds[label].append(measure(standalone_api, args.runs, label, args.timeout, idle=[stack_api]))
+                    continue
+                if label == "one_worker":
+                    stack.stop("worker2")
+                seconds[label].append(measure(stack_api, args.runs, label, args.timeout, idle=[standalone_api]))
+                if label == "one_worker":
+                    stack.start("worker2")
+                    node = stack.workers()["worker2"]["celery"]
+                    wait_until("worker2 to rejoin", lambda node=node: node in stack.worker_queues(), args.timeout)
+    except stack_module.StackError as err:
+        print(f"bench/stack.py: {err}", file=sys.stderr)
+        return err.exit_code
+    finally:
+        if standalone is not None:
+            standalone.stop()
+        if stack is not None:
+            stack_module.down(stack.dir, quiet=True)
+    one_over_two = [a / b for a, b in zip(seconds["one_worker"], seconds["two_workers"], strict=True)]
+    standalone_over_two = [a / b for a, b in zip(seconds["standalone"], seconds["two_workers"], strict=True)]
+    result = {
+        "bench": "stack",
+        "runs": args.runs, "repeats": args.repeats, "concurrency_per_worker": args.concurrency,
+        "slots": {"two_workers": 2 * args.concurrency, "one_worker": args.concurrency,
+                  "standalone": 2 * args.concurrency},
+        "seconds": {label: spread(values) for label, values in seconds.items()},
+        "one_worker_over_two_workers": spread(one_over_two),
+        "standalone_over_two_workers": spread(standalone_over_two),
+        "goal": {"one_worker_over_two_workers": ">= 1.5 on 2 cores"},
+        "cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in load_start],
+    }
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
