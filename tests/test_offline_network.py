@@ -278,7 +278,7 @@ def test_make_demo_and_every_local_dag_task_make_no_network_attempt(tmp_path):
     reports = root / "airsage-artifacts" / "abalone" / "reports"
     latest = json.loads((reports / "ds=2026-11-01" / "latest.json").read_text())
     assert latest["kind"] == "report" and Path(latest["location"]).name == "report.html"
-    assert f"report for 2026-11-01: {latest['location']}" in passed.stdout
+    assert f"report for 2026-11-01 (run {latest['run_id']}): {latest['location']}" in passed.stdout
     alerted = run_audited([sys.executable, "-m", "dags.demo", "--date", "2026-11-02", "--mse-threshold", "0.001"],
                           env, timeout=900)
     keep_logs("demo-alert", alerted, audit)

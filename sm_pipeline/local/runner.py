@@ -192,7 +192,8 @@ def prepare_run(definition: dict | str | Path, parameters: Mapping[str, Any] | N
     """Everything checked before a run writes anything: ``(definition, parameter values, Lambda handlers)``.
 
     The same checks, in the same order, as ``validate --local``: the definition, the parameters, then
-    what has no local equivalent. Raises InvalidInput.
+    what has no local equivalent; then the run's environment (``AIRSAGE_RETRY_INTERVAL_SCALE``).
+    Raises InvalidInput.
     """
     where = source or (str(definition) if isinstance(definition, Path) else "definition")
     definition = load_definition(definition)
@@ -200,6 +201,7 @@ def prepare_run(definition: dict | str | Path, parameters: Mapping[str, Any] | N
     values = cast_parameters(definition.get("Parameters") or [], parameters, definition)
     handlers = {**_REGISTERED_LAMBDAS, **(lambdas or {})}
     require_runnable(definition, values, handlers, where)
+    _retry_scale()  # the environment is input too: refused here, before the object root exists
     return definition, values, handlers
 
 

@@ -41,6 +41,28 @@ def dag_module(airflow_db):
     return abalone_pipeline
 
 
+@pytest.fixture(autouse=True)
+def fresh_param_values(request):
+    """Give every test the DAGs' params at their declared defaults.
+
+    In one process, Airflow 3.3's ``process_params`` resolves ``dag_run.conf`` into the DAG's own
+    ``Param`` objects (``ParamsDict.__setitem__`` calls ``Param.resolve(value=...)``, which stores the
+    value), so a conf key given to one ``dag.test()`` becomes the default of the next run that omits it.
+    A scheduler never sees this (each task runs in a fresh process); a test module does.
+    """
+    if "dag_module" not in request.fixturenames:
+        yield
+        return
+    dag_module = request.getfixturevalue("dag_module")
+    dags = [value for value in vars(dag_module).values() if hasattr(value, "task_dict") and hasattr(value, "params")]
+    saved = [(param, param.value) for dag in dags
+             for params in (dag.params, *(task.params for task in dag.tasks))
+             for param in params.values() if hasattr(param, "resolve")]
+    yield
+    for param, value in saved:
+        param.value = value
+
+
 @pytest.fixture
 def local_root(tmp_path, monkeypatch):
     """A fresh object root for the local backend, set through the Variable the DAG reads."""
