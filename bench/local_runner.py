@@ -32,6 +32,7 @@ import argparse
 import copy
 import itertools
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -331,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows < args.parts or args.rounds < 1 or args.rounds_10m < 1 or args.rows_10m < 0:
         parser.error("--rows must be at least --parts; --rounds and --rounds-10m at least 1; --rows-10m >= 0")
     definition = definition_dict(load_config())
+    logging.getLogger("sm_pipeline.local").setLevel(logging.WARNING)  # the SDK's import turned INFO on
     work = Path(tempfile.mkdtemp(prefix="airsage-bench-"))
     series: dict[str, list[float]] = {}
     extra: dict = {"rounds": args.rounds, "scale_rows": args.rows, "quick": args.quick, "cpu_count": os.cpu_count()}

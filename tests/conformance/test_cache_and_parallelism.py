@@ -63,3 +63,28 @@ def test_mlflow_config_is_understood_and_said_to_be_ignored(store):
     assert [e["message"] for e in events if e["event"] == "mlflow_ignored"] == [
         'MlflowConfig {"MlflowExperimentName": "abalone"} is ignored locally: '
         "no step logs to an MLflow tracking server"]
+
+
+def test_run_local_says_the_limit_and_where_it_came_from(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import CODE, cli_env
+
+    definition = load("parallelism")
+    definition["Steps"] = definition["Steps"][:2]
+    path = tmp_path / "parallelism.json"
+    path.write_text(json.dumps(definition))
+
+    def run_local(*extra: str) -> list[str]:
+        ran = subprocess.run([sys.executable, "-m", "sm_pipeline", "run-local", "--definition", str(path),
+                              "--root", str(tmp_path / "root"), "--code-dir", str(CODE.parent), *extra],
+                             capture_output=True, text=True, env=cli_env(), check=False)
+        assert ran.returncode == 0, ran.stderr
+        return ran.stderr.splitlines()
+
+    assert ("at most 1 step(s) at a time (MaxParallelExecutionSteps from the definition's "
+            "ParallelismConfiguration)") in run_local()
+    assert "at most 2 step(s) at a time (MaxParallelExecutionSteps from the start request)" in run_local(
+        "--max-parallel", "2", "--no-cache")
