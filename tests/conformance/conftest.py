@@ -16,7 +16,6 @@ REPO = HERE.parents[1]
 DEFINITIONS = HERE / "definitions"
 CODE = HERE / "code" / "conformance_step.py"
 BUCKET = "s3://airsage-conformance"
-ARTIFACTS = REPO / "build" / "test-artifacts" / "conformance"
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:000000000000:function:classify-rows"
 
 
