@@ -335,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("sm_pipeline.local").setLevel(logging.WARNING)  # the SDK's import turned INFO on
     work = Path(tempfile.mkdtemp(prefix="airsage-bench-"))
     series: dict[str, list[float]] = {}
-    extra: dict = {"rounds": args.rounds, "scale_rows": args.rows, "quick": args.quick, "cpu_count": os.cpu_count()}
+    # The machine may be shared: the load average says how much of it the figures had.
+    extra: dict = {"rounds": args.rounds, "scale_rows": args.rows, "quick": args.quick, "cpu_count": os.cpu_count(),
+                   "load_average_at_start": round(os.getloadavg()[0], 2)}
     try:
         series.update(measure_overhead_and_cache(definition, work / "small", args.rounds))
         input_csv, batch_csv, root, definition_file = scale_data(definition, work, args.rows, "scale")
@@ -362,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    extra["load_average_at_end"] = round(os.getloadavg()[0], 2)
     figures = {**extra, **summarise(series)}
     if args.json:
         print(json.dumps(figures))
