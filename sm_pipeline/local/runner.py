@@ -169,7 +169,7 @@ def run_pipeline(
     max_parallel, parallel_source = parallelism_limit(definition, max_parallel)
     entries = flatten_steps(definition)
     if retry_interval_scale is None:
-        retry_interval_scale = _retry_scale()
+        retry_interval_scale = retry_scale_from_environment()
     store_root = prepare_root(root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT)
     remove_stale_runs(store_root)
     execution = _Execution(definition, entries, values, ObjectStore(store_root),
@@ -226,7 +226,8 @@ def prepare_run(definition: dict | str | Path, parameters: Mapping[str, Any] | N
     return definition, values, handlers
 
 
-def _retry_scale() -> float:
+def retry_scale_from_environment() -> float:
+    """AIRSAGE_RETRY_INTERVAL_SCALE as a number >= 0 (default 1); InvalidInput naming the variable otherwise."""
     raw = os.environ.get(RETRY_SCALE_ENV, "1")
     try:
         scale = float(raw)
