@@ -173,8 +173,18 @@ _KMS_KEY = re.compile(
 )
 # AWS tags: letters, digits, separators (spaces, not line breaks) and _ . : / = + - @
 _TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
-_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 _EXPERIMENT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}$")
+
+
+def _check_expire_after(value: Any) -> None:
+    """The same duration forms a definition's CacheConfig accepts (one parser: sm_pipeline.local.cache)."""
+    from sm_pipeline.errors import DefinitionError
+    from sm_pipeline.local.cache import DURATION_EXAMPLES, parse_expire_after
+
+    try:
+        parse_expire_after(value)
+    except DefinitionError:
+        raise _fail("cache_expire_after", value, f"expected a caching duration ({DURATION_EXAMPLES})") from None
 
 
 def _fail(name: str, value: Any, problem: str) -> ConfigError:
@@ -278,8 +288,7 @@ def _validate(cfg: PipelineConfig) -> None:
     _check_tags(cfg)
     if cfg.experiment_name is not None and not _EXPERIMENT_NAME.fullmatch(cfg.experiment_name):
         raise _fail("experiment_name", cfg.experiment_name, "1-120 letters, digits and single hyphens")
-    if not _ISO_DURATION.fullmatch(cfg.cache_expire_after):
-        raise _fail("cache_expire_after", cfg.cache_expire_after, "expected an ISO 8601 duration such as P30D or PT12H")
+    _check_expire_after(cfg.cache_expire_after)
     if not 1 <= cfg.retry_max_attempts <= 20:
         raise _fail("retry_max_attempts", cfg.retry_max_attempts, "must be 1-20")
     if not 1 <= cfg.retry_interval_seconds <= 3600:

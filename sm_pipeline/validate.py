@@ -9,7 +9,7 @@ with the very same ones, before it writes anything. Three layers, each one funct
 - :func:`parameter_value_problems` — given parameter values that can never work where the
   definition uses them (an InstanceCount of 0, an S3 URI with a newline), by parameter name.
 - :func:`local_problems` — valid for SageMaker but without a local equivalent (step types, images,
-  entrypoints, Lambda functions, CacheConfig). ``validate`` prints them as
+  entrypoints, Lambda functions). ``validate`` prints them as
   ``cannot run locally: ...`` lines (exit 0, or 2 with ``--local``); ``run-local`` refuses them with
   the same lines.
 
@@ -274,6 +274,24 @@ def uri_problem(value: str) -> str | None:
 
 
 @dataclass
+class ContainerPath(Str):
+    """A path inside the container that must lie under ``under`` (SageMaker: processing paths under /opt/ml/processing/)."""
+
+    under: str = "/opt/ml/processing/"
+
+    def problem(self, value: Any) -> str | None:
+        problem = super().problem(value)
+        if problem:
+            return problem
+        bad = control_character(value)
+        if bad:
+            return f"must not contain a control character ({bad}), as {shown(value)} does"
+        if not value.startswith(self.under) or ".." in value.split("/"):
+            return f"must be a path under {self.under}, not {shown(value)}"
+        return None
+
+
+@dataclass
 class Int(Spec):
     """An integer (not a boolean) within bounds."""
 
@@ -369,6 +387,7 @@ def _join(path: str, key: str) -> str:
 
 
 _STR, _URI = Str(), Str(uri=True)
+_PROCESSING_PATH = ContainerPath()  # CreateProcessingJob: "LocalPath ... must begin with /opt/ml/processing/"
 _ENVIRONMENT = Map(Str())
 _CONTAINER = Obj({"Image": _STR, "ModelDataUrl": _URI, "Environment": _ENVIRONMENT, "Mode": _STR})
 _S3_DATA_SOURCE = Obj({"S3Uri": _URI, "S3DataType": _STR, "S3DataDistributionType": _STR}, required=("S3Uri",))
@@ -383,13 +402,13 @@ STEP_SCHEMAS: dict[str, Spec] = {
         "AppSpecification": Obj({"ImageUri": _STR, "ContainerEntrypoint": Lst(_STR), "ContainerArguments": Lst(_STR)}),
         "ProcessingInputs": Lst(Obj({
             "InputName": _STR,
-            "S3Input": Obj({"S3Uri": _URI, "LocalPath": _STR, "S3DataType": _STR, "S3InputMode": _STR,
+            "S3Input": Obj({"S3Uri": _URI, "LocalPath": _PROCESSING_PATH, "S3DataType": _STR, "S3InputMode": _STR,
                             "S3DataDistributionType": Str(enum=("FullyReplicated", "ShardedByS3Key"))},
                            required=("S3Uri", "LocalPath")),
         })),
         "ProcessingOutputConfig": Obj({"Outputs": Lst(Obj({
             "OutputName": _STR,
-            "S3Output": Obj({"S3Uri": _URI, "LocalPath": _STR, "S3UploadMode": _STR}, required=("S3Uri", "LocalPath")),
+            "S3Output": Obj({"S3Uri": _URI, "LocalPath": _PROCESSING_PATH, "S3UploadMode": _STR}, required=("S3Uri", "LocalPath")),
         }, always_required=("OutputName",)))}),
         "Environment": _ENVIRONMENT,
         "RoleArn": _STR,
@@ -468,6 +487,7 @@ def validate_definition(obj: Any) -> list[str]:
     if limit:
         return [limit]
     problems: list[str] = []
+    _check_top_level(obj, problems)
     parameters = _check_parameters(obj.get("Parameters", []), problems)
     steps = obj.get("Steps")
     if not isinstance(steps, list) or not steps:
@@ -499,6 +519,38 @@ def validate_definition(obj: Any) -> list[str]:
         defaults = {name: p["DefaultValue"] for name, p in parameters.items() if "DefaultValue" in p}
         problems.extend(_use_problems(ctx.uses, defaults, "DefaultValue "))
     return problems
+
+
+# The top-level fields of a definition (the SDK's Pipeline.definition() writes all but the last one).
+# ParallelismConfiguration belongs to CreatePipeline/StartPipelineExecution; a definition may carry it
+# too (hand-edited ones do), and the local runner honours it there.
+TOP_LEVEL_FIELDS = ("Version", "Metadata", "Parameters", "PipelineExperimentConfig", "MlflowConfig", "Steps",
+                    "ParallelismConfiguration")
+_MLFLOW_CONFIG = Obj({"MlflowResourceArn": _STR, "MlflowExperimentName": _STR})
+PARALLELISM_CONFIGURATION = Obj({"MaxParallelExecutionSteps": Int(1, 1000)},
+                                always_required=("MaxParallelExecutionSteps",))
+
+
+def _check_top_level(obj: dict, problems: list[str]) -> None:
+    """Unknown top-level fields are refused; MlflowConfig and ParallelismConfiguration have their shapes."""
+    for key in obj:
+        if key not in TOP_LEVEL_FIELDS:
+            problems.append(f"unknown top-level field {shown(key)} (known: {', '.join(TOP_LEVEL_FIELDS)})")
+    mlflow = obj.get("MlflowConfig")
+    if mlflow is not None:
+        # the SDK writes null for an unset field: {"MlflowResourceArn": null, "MlflowExperimentName": "x"}
+        set_fields = {k: v for k, v in mlflow.items() if v is not None} if isinstance(mlflow, dict) else mlflow
+        _MLFLOW_CONFIG.walk(set_fields, "MlflowConfig", problems, None, "", runtime=False)
+    parallelism = obj.get("ParallelismConfiguration")
+    if parallelism is not None:
+        PARALLELISM_CONFIGURATION.walk(parallelism, "ParallelismConfiguration", problems, None, "", runtime=False)
+
+
+def definition_max_parallel(definition: dict) -> int | None:
+    """The definition's own ``ParallelismConfiguration.MaxParallelExecutionSteps``, or None."""
+    parallelism = definition.get("ParallelismConfiguration")
+    value = parallelism.get("MaxParallelExecutionSteps") if isinstance(parallelism, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _json_limit_problem(obj: dict) -> str | None:
@@ -694,12 +746,25 @@ def _check_property_files(entry: StepEntry, ctx: _Context) -> Iterator[str]:
                    f"{shown(pf.get('OutputName'))}")
 
 
+def _check_cache_config(entry: StepEntry, ctx: _Context) -> Iterator[str]:
+    """CacheConfig.ExpireAfter is a duration SageMaker accepts (the parser the cache itself uses)."""
+    from sm_pipeline.local.cache import parse_expire_after
+
+    config = entry.step.get("CacheConfig")
+    if isinstance(config, dict) and isinstance(config.get("ExpireAfter"), str):
+        try:
+            parse_expire_after(config["ExpireAfter"])
+        except DefinitionError as exc:
+            yield f"step {entry.name!r}: CacheConfig.{exc}"
+
+
 # Checks of one step each; the definition's problems are their lines in this order.
 STEP_CHECKS: list[Callable[[StepEntry, _Context], Iterator[str]]] = [
     _check_shape,
     _check_references,
     _check_depends_on,
     _check_property_files,
+    _check_cache_config,
 ]
 
 
@@ -789,8 +854,7 @@ def _use_problems(uses: list[Use], values: Mapping[str, Any], label: str, only: 
 
 def local_problems(definition: dict, parameters: Mapping[str, Any] | None = None,
                    lambdas: Mapping[str, Callable] | None = None) -> list[str]:
-    """Why a valid definition cannot run locally: step types, images, entrypoints, Lambda functions, CacheConfig."""
-    from sm_pipeline.local.cache import cache_config
+    """Why a valid definition cannot run locally: step types, images, entrypoints, Lambda functions."""
     from sm_pipeline.local.control_steps import lambda_callable
     from sm_pipeline.local.images import has_local_equivalent, is_xgboost_image
     from sm_pipeline.local.jobs import is_runnable_entrypoint
@@ -812,10 +876,6 @@ def local_problems(definition: dict, parameters: Mapping[str, Any] | None = None
         if kind not in LOCAL_STEP_TYPES:
             problems.append(f"step {name!r}: step type {kind!r} is not runnable locally")
             continue
-        try:
-            cache_config(step)
-        except DefinitionError as exc:
-            problems.append(f"step {name!r}: {exc}")
         if kind == "Processing":
             app = _obj(arguments.get("AppSpecification"))
             image = literal(app.get("ImageUri"))

@@ -22,26 +22,35 @@ from sm_pipeline.storage_io import write_text_atomic
 
 CACHEABLE_TYPES = ("Processing", "Training", "Transform")
 _EMULATORS = ("builtin_xgboost.py", "processing.py", "training.py", "transform.py", "jobs.py")
+# AWS's caching guide: "ExpireAfter is a string in ISO 8601 duration format ... a year, month, week, day,
+# hour, or minute value": "30d", "5y", "T16m", "30dT5h" as well as "P30D". The leading P is optional,
+# units are case-insensitive, "M" before T is months and after T minutes.
 _DURATION_RE = re.compile(
-    r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$",
+    r"P?(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?",
     re.IGNORECASE,
 )
+DURATION_EXAMPLES = "e.g. 30d, 5y, T16m, 30dT5h, P30D, PT12H"
 
 
-def parse_iso_duration(text: str) -> timedelta:
-    """An ISO-8601 duration (``P30D``, ``PT1H``, ``P1W``, SageMaker's lowercase ``P30d`` too) as a timedelta."""
+def parse_expire_after(text: object) -> timedelta:
+    """A CacheConfig ExpireAfter (``30d``, ``5y``, ``T16m``, ``30dT5h``, ``P30D``, ``PT1H``) as a timedelta.
+
+    The one parser of these durations: the validator, the cache and the config use it. Raises
+    DefinitionError with one line (without the step: callers add where it came from).
+    """
     if not isinstance(text, str):
-        raise DefinitionError(f"ExpireAfter {text!r} is not an ISO-8601 duration")
-    candidate = text.strip()
-    if candidate[:1].upper() == "T":
-        candidate = "P" + candidate  # the SDK's examples write "T30m"
-    match = _DURATION_RE.match(candidate)
-    if not match or candidate.upper() in ("P", "PT"):
-        raise DefinitionError(f"ExpireAfter {text!r} is not an ISO-8601 duration (e.g. P30D, PT12H)")
-    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+        raise DefinitionError(f"ExpireAfter must be a duration string ({DURATION_EXAMPLES}), not {text!r}")
+    match = _DURATION_RE.fullmatch(text)
+    parts = {k: float(v) for k, v in match.groupdict().items() if v} if match else {}
+    if not parts:
+        raise DefinitionError(f"ExpireAfter {text!r} is not a duration ({DURATION_EXAMPLES})")
     days = parts.get("years", 0) * 365 + parts.get("months", 0) * 30 + parts.get("weeks", 0) * 7 + parts.get("days", 0)
-    return timedelta(days=days, hours=parts.get("hours", 0), minutes=parts.get("minutes", 0), seconds=parts.get("seconds", 0))
+    try:
+        return timedelta(days=days, hours=parts.get("hours", 0), minutes=parts.get("minutes", 0),
+                         seconds=parts.get("seconds", 0))
+    except OverflowError:
+        raise DefinitionError(f"ExpireAfter {text!r} is too long a duration") from None
 
 
 def cache_config(step: dict) -> tuple[bool, timedelta | None]:
@@ -50,7 +59,7 @@ def cache_config(step: dict) -> tuple[bool, timedelta | None]:
     if not config.get("Enabled"):
         return False, None
     expire = config.get("ExpireAfter")
-    return True, parse_iso_duration(expire) if expire else None
+    return True, parse_expire_after(expire) if expire else None
 
 
 def _hash_file(digest: Any, path: Path) -> None:

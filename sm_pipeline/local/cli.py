@@ -48,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pipeline parameter (repeatable); cast to the declared type")
     parser.add_argument("--root", default=str(DEFAULT_ROOT),
                         help=f"object root: s3://bucket/key -> ROOT/bucket/key (default {DEFAULT_ROOT})")
-    parser.add_argument("--max-parallel", type=int, default=2, help="steps run at the same time (default 2)")
+    parser.add_argument("--max-parallel", type=int, default=None,
+                        help="steps run at the same time, as a StartPipelineExecution ParallelismConfiguration "
+                             "(default: the definition's ParallelismConfiguration, else 2)")
     parser.add_argument("--pipeline-name", default="abalone-local", help="pipeline name for records and cache")
     parser.add_argument("--display-name", default=None, help="execution display name")
     parser.add_argument("--code-dir", action="append", default=[], metavar="DIR",
@@ -89,6 +91,8 @@ def print_progress(event: dict) -> None:
     elif kind == "step_retrying":
         print(f"[{step}] attempt {event.get('attempt')} failed, retrying in {event.get('delay', 0):.1f}s",
               file=sys.stderr, flush=True)
+    elif kind in ("parallelism", "mlflow_ignored"):
+        print(event["message"], file=sys.stderr, flush=True)
     elif kind == "step_not_executed":
         print(f"[{step}] not executed ({event.get('reason')})", file=sys.stderr, flush=True)
 
@@ -103,7 +107,7 @@ def _sample_files() -> tuple[Path, Path]:
 
 def run_local(args: argparse.Namespace) -> int:
     """Run the pipeline described by ``args``; returns the exit code."""
-    from sm_pipeline.local.runner import prepare_run, run_pipeline
+    from sm_pipeline.local.runner import prepare_run, retry_scale_from_environment, run_pipeline
     from sm_pipeline.local.staging import apply_staging, plan_code_objects, plan_input_data
     from sm_pipeline.storage import prepare_root
     from sm_pipeline.validate import load_definition_file
@@ -112,9 +116,10 @@ def run_local(args: argparse.Namespace) -> int:
     params = parse_params(args.param)
     root = Path(args.root)
     # Everything run_pipeline would refuse is refused here, before a single object is staged.
-    if args.max_parallel < 1:
+    if args.max_parallel is not None and args.max_parallel < 1:
         raise InvalidInput(f"--max-parallel must be at least 1, not {args.max_parallel}")
     definition, values, _ = prepare_run(definition, params, source=args.definition)
+    retry_scale_from_environment()  # a bad AIRSAGE_RETRY_INTERVAL_SCALE is refused before the root is created
     code_dirs = [Path(d) for d in args.code_dir]
     data = Path(args.stage_data) if args.stage_data else None
     if args.sample:

@@ -105,4 +105,7 @@ def run_lambda(step: dict, arguments: dict, ctx: JobContext) -> StepOutcome:
         cast = _LAMBDA_OUTPUT_TYPES.get(declared.get("OutputType", "String"), str)
         outputs.append({"Name": name, "Value": cast(returned[name])})
     arn = str(step.get("FunctionArn", ""))
-    return StepOutcome({"OutputParameters": outputs}, {"Lambda": {"Arn": arn, "OutputParameters": outputs}})
+    # Properties are what `Get Steps.X.OutputParameters['name']` (the SDK's LambdaOutput.expr) reads: the
+    # value by name. The step's Metadata keeps ListPipelineExecutionSteps' [{Name, Value}] list.
+    properties = {"OutputParameters": {item["Name"]: item["Value"] for item in outputs}}
+    return StepOutcome(properties, {"Lambda": {"Arn": arn, "OutputParameters": outputs}})

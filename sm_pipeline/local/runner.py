@@ -12,6 +12,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -70,6 +71,7 @@ from sm_pipeline.validate import (
     LOCAL_STEP_TYPES,
     StepEntry,
     argument_problems,
+    definition_max_parallel,
     flatten_steps,
     load_definition,
     require_runnable,
@@ -78,6 +80,7 @@ from sm_pipeline.validate import (
 )
 
 SUPPORTED_STEP_TYPES = LOCAL_STEP_TYPES
+log = logging.getLogger("sm_pipeline.local")
 RETRY_SCALE_ENV = "AIRSAGE_RETRY_INTERVAL_SCALE"
 OWNER_FILE = "owner.json"
 # Space set aside at the start of a run and freed when the disk fills up, so that the run's final
@@ -138,7 +141,7 @@ def run_pipeline(
     root: Path | str | None = None,
     pipeline_name: str = "abalone-local",
     display_name: str | None = None,
-    max_parallel: int = 2,
+    max_parallel: int | None = None,
     on_event: Callable[[dict], None] | None = None,
     *,
     lambdas: Mapping[str, Callable[[dict], dict]] | None = None,
@@ -163,17 +166,36 @@ def run_pipeline(
     a pipeline version id). The first event is ``execution_started``, sent once the records exist.
     """
     definition, values, handlers = prepare_run(definition, parameters, lambdas=lambdas, source=source)
-    if max_parallel < 1:
-        raise InvalidInput(f"max_parallel must be at least 1, not {max_parallel}")
+    max_parallel, parallel_source = parallelism_limit(definition, max_parallel)
     entries = flatten_steps(definition)
     if retry_interval_scale is None:
-        retry_interval_scale = _retry_scale()
+        retry_interval_scale = retry_scale_from_environment()
     store_root = prepare_root(root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT)
     remove_stale_runs(store_root)
     execution = _Execution(definition, entries, values, ObjectStore(store_root),
                            pipeline_name, display_name, max_parallel, on_event, handlers, use_cache, retry_interval_scale,
-                           _Control(execution_id, stop or StopHandle(), resume, dict(describe_fields or {})))
+                           _Control(execution_id, stop or StopHandle(), resume, dict(describe_fields or {}),
+                                    parallel_source))
     return execution.run()
+
+
+DEFAULT_MAX_PARALLEL = 2  # steps at a time when neither the start request nor the definition says (2 cores)
+
+
+def parallelism_limit(definition: dict, requested: int | None) -> tuple[int, str]:
+    """``(MaxParallelExecutionSteps, where it came from)``: the start request's, else the definition's, else 2.
+
+    As in SageMaker, a StartPipelineExecution ParallelismConfiguration overrides the pipeline's.
+    """
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise InvalidInput(f"max_parallel (ParallelismConfiguration.MaxParallelExecutionSteps) must be an "
+                               f"integer of at least 1, not {requested!r}")
+        return requested, "start request"
+    own = definition_max_parallel(definition)
+    if own is not None:
+        return own, "definition's ParallelismConfiguration"
+    return DEFAULT_MAX_PARALLEL, "default"
 
 
 @dataclass
@@ -184,6 +206,7 @@ class _Control:
     stop: StopHandle
     resume: bool
     describe_fields: dict
+    parallel_source: str = "start request"
 
 
 def prepare_run(definition: dict | str | Path, parameters: Mapping[str, Any] | None = None, *,
@@ -205,7 +228,8 @@ def prepare_run(definition: dict | str | Path, parameters: Mapping[str, Any] | N
     return definition, values, handlers
 
 
-def _retry_scale() -> float:
+def retry_scale_from_environment() -> float:
+    """AIRSAGE_RETRY_INTERVAL_SCALE as a number >= 0 (default 1); InvalidInput naming the variable otherwise."""
     raw = os.environ.get(RETRY_SCALE_ENV, "1")
     try:
         scale = float(raw)
@@ -258,6 +282,9 @@ class _Execution:
         self.parameters = parameters
         self.store = store
         self.max_parallel = max_parallel
+        self.parallel_source = control.parallel_source
+        mlflow = definition.get("MlflowConfig")
+        self.mlflow = {k: v for k, v in mlflow.items() if v is not None} if isinstance(mlflow, dict) else None
         self.on_event = on_event
         self.lambdas = lambdas
         self.use_cache = use_cache
@@ -448,6 +475,9 @@ class _Execution:
         running: dict[Future, str] = {}
         self.emit(event="execution_started", execution_arn=self.info.execution_arn,
                   records_dir=str(self.recorder.dir), resumed_steps=sorted(self.status))
+        for kind, message in self._notices():
+            log.info("%s: %s", self.info.execution_id, message)
+            self.emit(event=kind, message=message, max_parallel=self.max_parallel, source=self.parallel_source)
         try:
             while True:
                 if self._stop_requested():
@@ -482,6 +512,15 @@ class _Execution:
             return self._conclude(stopped)
         finally:
             _unlock(self._run_lock)
+
+    def _notices(self) -> list[tuple[str, str]]:
+        """What the run tells its user once at the start: the parallelism limit, what it ignores."""
+        notices = [("parallelism", f"at most {self.max_parallel} step(s) at a time (MaxParallelExecutionSteps from "
+                                   f"the {self.parallel_source})")]
+        if self.mlflow:
+            notices.append(("mlflow_ignored", f"MlflowConfig {json.dumps(self.mlflow, default=str)} is ignored "
+                                              "locally: no step logs to an MLflow tracking server"))
+        return notices
 
     def _drain(self, running: dict[Future, str]) -> None:
         while running:

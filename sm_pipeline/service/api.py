@@ -43,7 +43,6 @@ from sm_pipeline.validate import validate_definition
 
 log = logging.getLogger("sm_pipeline.service")
 
-DEFAULT_MAX_PARALLEL = 2  # steps at a time when neither the pipeline nor the start request says
 STOP_REASON = "Stopped by a StopPipelineExecution request"
 TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600  # how long a ClientRequestToken keeps its first answer
 _JOB_NAME_RE = re.compile(r"^pipelines-([a-z0-9]+)-")
@@ -244,7 +243,7 @@ class SageMakerApi:
             describe_fields["PipelineExecutionDescription"] = p["PipelineExecutionDescription"]
         arn = self.executions.start(pipeline["PipelineName"], definition, parameters,
                                     p.get("PipelineExecutionDisplayName"),
-                                    int(parallelism.get("MaxParallelExecutionSteps") or DEFAULT_MAX_PARALLEL),
+                                    _max_parallel(parallelism),
                                     describe_fields)
         pipeline["LastRunTime"] = utc_now()
         self.pipelines.save(pipeline)
@@ -501,3 +500,8 @@ def _job_description(kind: str, properties: dict, step: dict) -> dict:
         described.setdefault("AlgorithmSpecification", {"TrainingInputMode": "File"})
     return described
 
+
+def _max_parallel(parallelism: dict) -> int | None:
+    """A ParallelismConfiguration's MaxParallelExecutionSteps; None leaves it to the definition (else 2)."""
+    value = parallelism.get("MaxParallelExecutionSteps") if isinstance(parallelism, dict) else None
+    return int(value) if value else None

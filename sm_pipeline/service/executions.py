@@ -104,7 +104,7 @@ class Executions:
 
     # ---- start / retry / stop --------------------------------------------------------------
     def start(self, pipeline_name: str, definition: dict, parameters: dict[str, str], display_name: str | None,
-              max_parallel: int, describe_fields: dict) -> str:
+              max_parallel: int | None, describe_fields: dict) -> str:
         """Start an execution in the background; returns its ARN once its record exists."""
         from sm_pipeline.local.runner import run_pipeline
 
@@ -216,7 +216,13 @@ class Executions:
     def _record_failed_start(self, pipeline_name, execution_id, definition, parameters, display_name, max_parallel,
                              describe_fields, error: Exception) -> None:
         from sm_pipeline.local.control import pipeline_arn
+        from sm_pipeline.local.runner import DEFAULT_MAX_PARALLEL
         from sm_pipeline.service.state import write_json
+        from sm_pipeline.validate import definition_max_parallel
+
+        if max_parallel is None:
+            own = definition_max_parallel(definition) if isinstance(definition, dict) else None
+            max_parallel = own or DEFAULT_MAX_PARALLEL
 
         now = utc_now()
         recorder = ExecutionRecorder(self.root, {

@@ -297,7 +297,7 @@ def test_script_mode_training_records_model_artifacts(store):
      "step 'P': image '1.dkr.ecr.x/r-lang:1' has no local equivalent; step 'P': ContainerEntrypoint ['Rscript', 'x.R']"),
     ({"Name": "P", "Type": "Processing", "CacheConfig": {"Enabled": True, "ExpireAfter": "30 days"},
       "Arguments": {"AppSpecification": {"ImageUri": XGBOOST_IMAGE, "ContainerEntrypoint": ["python3", "x.py"]}}},
-     "ExpireAfter '30 days' is not an ISO-8601 duration"),
+     "step 'P': CacheConfig.ExpireAfter '30 days' is not a duration"),
 ])
 def test_unrunnable_steps_fail_before_any_step_runs(store, step, message):
     ok = processing_step("Ok", f"{BUCKET}/code/none.py")

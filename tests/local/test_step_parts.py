@@ -10,7 +10,7 @@ import pytest
 from sm_pipeline.errors import DefinitionError, InvalidInput
 from sm_pipeline.expressions import ExpressionContext
 from sm_pipeline.local.builtin_xgboost import typed_hyperparameters
-from sm_pipeline.local.cache import parse_iso_duration
+from sm_pipeline.local.cache import parse_expire_after
 from sm_pipeline.local.control_steps import evaluate_condition
 from sm_pipeline.local.images import has_local_equivalent, xgboost_writes_pickle
 from sm_pipeline.local.jobs import StepFailed, entrypoint_argv, failure_from_exit, remap_argument
@@ -58,15 +58,19 @@ def test_parameters_cast_strings_and_keep_defaults():
 @pytest.mark.parametrize(("text", "expected"), [
     ("P30D", timedelta(days=30)), ("P30d", timedelta(days=30)), ("PT1H", timedelta(hours=1)),
     ("T30m", timedelta(minutes=30)), ("P1W", timedelta(weeks=1)), ("P1DT2H3M4S", timedelta(days=1, hours=2, minutes=3, seconds=4)),
+    # AWS's caching guide: the P is optional ("30d" = 30 days, "5y", "T16m", "30dT5h"); M before T is months
+    ("30d", timedelta(days=30)), ("5y", timedelta(days=5 * 365)), ("T16m", timedelta(minutes=16)),
+    ("30dT5h", timedelta(days=30, hours=5)), ("30DT5h", timedelta(days=30, hours=5)), ("4w", timedelta(weeks=4)),
+    ("2m", timedelta(days=60)), ("p1y2m", timedelta(days=425)),
 ])
-def test_iso_durations(text, expected):
-    assert parse_iso_duration(text) == expected
+def test_expire_after_durations(text, expected):
+    assert parse_expire_after(text) == expected
 
 
-@pytest.mark.parametrize("text", ["30d", "P", "PT", "P1X", ""])
-def test_bad_iso_durations(text):
+@pytest.mark.parametrize("text", ["P", "PT", "P1X", "", "30", "30dT", "d30", "T5", " 30d", "1h", 30, None])
+def test_bad_expire_after_durations(text):
     with pytest.raises(DefinitionError):
-        parse_iso_duration(text)
+        parse_expire_after(text)
 
 
 def test_images():

@@ -167,3 +167,22 @@ def test_an_execution_keeps_its_definition_and_parameters(sm):
     parameters = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
     assert parameters == [{"Name": "Why", "Value": "v1"}]  # what it was started with
     assert sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineVersionId"] == 1
+
+
+def test_max_parallel_steps_come_from_the_start_request_the_pipeline_or_its_definition(sm):
+    def started(definition: dict, pipeline_config: dict | None, request_config: dict | None) -> int:
+        name = unique("parallel")
+        sm.create_pipeline(PipelineName=name, PipelineDefinition=json.dumps(definition), RoleArn=ROLE,
+                           **({"ParallelismConfiguration": pipeline_config} if pipeline_config else {}))
+        arn = sm.start_pipeline_execution(
+            PipelineName=name, **({"ParallelismConfiguration": request_config} if request_config else {}))[
+            "PipelineExecutionArn"]
+        wait_for(sm, arn)
+        return sm.describe_pipeline_execution(PipelineExecutionArn=arn)["ParallelismConfiguration"][
+            "MaxParallelExecutionSteps"]
+
+    own = {**FAIL_DEFINITION, "ParallelismConfiguration": {"MaxParallelExecutionSteps": 3}}
+    assert started(FAIL_DEFINITION, None, None) == 2  # nobody says: the local default
+    assert started(own, None, None) == 3
+    assert started(own, {"MaxParallelExecutionSteps": 5}, None) == 5
+    assert started(own, {"MaxParallelExecutionSteps": 5}, {"MaxParallelExecutionSteps": 4}) == 4

@@ -155,7 +155,7 @@ def test_wrong_type(field, value, message):
         ({"tags": {"cost-center": "x", "bad": "semi;colon"}}, r"'tags': tags allow"),
         ({"tags": {"team": "x"}, "cost_tag_key": "owner"}, r"cost tag 'owner'"),
         ({"experiment_name": "has space"}, r"'experiment_name'"),
-        ({"cache_expire_after": "30 days"}, r"'cache_expire_after': expected an ISO 8601 duration"),
+        ({"cache_expire_after": "30 days"}, r"'cache_expire_after': expected a caching duration"),
         ({"retry_max_attempts": 0}, r"'retry_max_attempts': must be 1-20"),
         ({"retry_interval_seconds": 0}, r"'retry_interval_seconds'"),
         ({"retry_backoff_rate": 0.5}, r"'retry_backoff_rate'"),

@@ -421,3 +421,14 @@ def test_importing_the_builder_does_not_import_the_sdk(repo_root):
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_model_steps_match_the_conformance_copy(definition, repo_root):
+    """tests/conformance/definitions/abalone.json holds the model steps the pinned SDK builds today."""
+    committed = json.loads((repo_root / "tests" / "conformance" / "definitions" / "abalone.json").read_text())
+    ours, theirs = steps_by_name(definition), steps_by_name(committed)
+    for name in ("RegisterAbaloneModel", "CreateAbaloneModel", "TransformAbalone", "CheckMseAbalone"):
+        if name == "CheckMseAbalone":
+            assert ours[name]["Arguments"]["Conditions"] == theirs[name]["Arguments"]["Conditions"]
+        else:
+            assert ours[name] == theirs[name], name

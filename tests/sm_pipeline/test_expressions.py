@@ -28,7 +28,8 @@ RECORDS = {
     "Model": {"ModelName": "m-1"},
     "Register": {"ModelPackageArn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/g/1"},
     "Transform": {"TransformOutput": {"S3OutputPath": "s3://b/out"}},
-    "Lambda": {"OutputParameters": [{"Name": "answer", "Value": 42}]},
+    # A Lambda/Callback step's properties: OutputParameters by name (what the runner records)
+    "Lambda": {"OutputParameters": {"answer": 42, "label": "ok"}},
 }
 REPORT = {"regression_metrics": {"mse": {"value": 4.5}}, "items": [{"x": 1}, {"x": 2}], "odd key": 3}
 
@@ -61,7 +62,9 @@ def context(**overrides):
     ({"Get": "Steps.Model.ModelName"}, "m-1"),
     ({"Get": "Steps.Register.ModelPackageArn"}, "arn:aws:sagemaker:us-east-1:000000000000:model-package/g/1"),
     ({"Get": "Steps.Transform.TransformOutput.S3OutputPath"}, "s3://b/out"),
-    ({"Get": "Steps.Lambda.OutputParameters['answer'].Value"}, 42),
+    # the form the SDK emits for LambdaOutput/CallbackOutput (never a trailing .Value)
+    ({"Get": "Steps.Lambda.OutputParameters['answer']"}, 42),
+    ({"Get": 'Steps.Lambda.OutputParameters["label"]'}, "ok"),
     ({"Std:Join": {"On": "/", "Values": ["s3://b", {"Get": "Execution.PipelineExecutionId"}, "eval"]}}, "s3://b/exec123/eval"),
     ({"Std:Join": {"On": " ", "Values": ["MSE >", {"Get": "Parameters.Threshold"}, {"Get": "Parameters.Flag"}]}},
      "MSE > 6.0 true"),

@@ -45,11 +45,31 @@ def test_reference_and_base_definitions_are_valid():
     assert validate_definition(base()) == []
 
 
-def test_unknown_top_level_keys_are_ignored():
+def test_known_top_level_fields_are_accepted():
     definition = base()
-    definition["MlflowConfig"] = {"x": 1}
+    definition["Metadata"] = {}
+    definition["MlflowConfig"] = {"MlflowResourceArn": None, "MlflowExperimentName": {"Get": "Execution.PipelineName"}}
     definition["PipelineExperimentConfig"] = {"ExperimentName": {"Get": "Execution.PipelineName"}}
+    definition["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": 3}
     assert validate_definition(definition) == []
+    definition["MlflowConfig"] = None  # what the SDK writes when no MLflow is configured
+    assert validate_definition(definition) == []
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("Foo", 1, "unknown top-level field 'Foo' (known: Version, Metadata, "),
+    ("MlflowConfig", "arn", "MlflowConfig must be an object, not 'arn'"),
+    ("MlflowConfig", {"MlflowResourceArn": 3}, "MlflowConfig.MlflowResourceArn must be a string, not 3"),
+    ("ParallelismConfiguration", {}, "ParallelismConfiguration.MaxParallelExecutionSteps is required"),
+    ("ParallelismConfiguration", {"MaxParallelExecutionSteps": 0},
+     "ParallelismConfiguration.MaxParallelExecutionSteps must be at least 1, not 0"),
+    ("ParallelismConfiguration", {"MaxParallelExecutionSteps": "2"}, "must be an integer, not '2'"),
+])
+def test_bad_top_level_fields(field, value, expected):
+    definition = base()
+    definition[field] = value
+    problems = validate_definition(definition)
+    assert len(problems) == 1 and expected in problems[0], problems
 
 
 def mutate(change):
@@ -94,10 +114,28 @@ def mutate(change):
     (lambda d: d.update(Parameters={}), "'Parameters' must be a list"),
     (lambda d: d.update(Steps=[]), "no 'Steps' list"),
     (lambda d: d.pop("Steps"), "no 'Steps' list"),
+    (lambda d: d["Steps"][0].update(CacheConfig={"Enabled": True, "ExpireAfter": "30 days"}),
+     "step 'A': CacheConfig.ExpireAfter '30 days' is not a duration (e.g. 30d, 5y, T16m, 30dT5h, P30D, PT12H)"),
+    (lambda d: d["Steps"][0].update(CacheConfig={"Enabled": False, "ExpireAfter": "T"}),
+     "step 'A': CacheConfig.ExpireAfter 'T' is not a duration"),
+    (lambda d: d["Steps"][0]["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"].update(
+        LocalPath="/opt/ml/model"),
+     "step 'A': Arguments.ProcessingOutputConfig.Outputs[0].S3Output.LocalPath must be a path under "
+     "/opt/ml/processing/, not '/opt/ml/model'"),
+    (lambda d: d["Steps"][0]["Arguments"].update(ProcessingInputs=[
+        {"InputName": "x", "S3Input": {"S3Uri": "s3://b/k", "LocalPath": "/opt/ml/processing/../code"}}]),
+     "ProcessingInputs[0].S3Input.LocalPath must be a path under /opt/ml/processing/, not"),
 ])
 def test_every_invalid_definition_case(change, expected):
     problems = mutate(change)
     assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("expire", ["30d", "5y", "T16m", "30dT5h", "30DT5h", "4w", "2m", "P30D", "PT12H", "P1Y2M"])
+def test_every_documented_expire_after_form_is_valid(expire):
+    definition = base()
+    definition["Steps"][0]["CacheConfig"] = {"Enabled": True, "ExpireAfter": expire}
+    assert validate_definition(definition) == []
 
 
 def test_not_an_object():

@@ -36,6 +36,8 @@ class RunLocalPipelineOperator(BaseOperator):
     :param local_root: the object root (``s3://b/k`` lives at ``<root>/b/k``).
     :param inputs: stage_input's XCom dict (``sha256``, ``batch_sha256``), templated; part of the
         inputs fingerprint when given.
+    :param max_parallel: steps at a time, as a start request's ParallelismConfiguration; None: the
+        definition's ParallelismConfiguration, else 2.
     """
 
     template_fields: Sequence[str] = ("pipeline", "parameters", "display_name", "local_root", "quality_gate_steps",
@@ -46,7 +48,7 @@ class RunLocalPipelineOperator(BaseOperator):
 
     def __init__(self, *, pipeline: dict | Any, local_root: str, parameters: dict[str, Any] | None = None,
                  display_name: str | None = None, quality_gate_steps: Sequence[str] = (),
-                 inputs: dict | Any = None, max_parallel: int = 2, claim_poll_interval: float = 0.5, **kwargs):
+                 inputs: dict | Any = None, max_parallel: int | None = None, claim_poll_interval: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.pipeline = pipeline
         self.local_root = local_root
