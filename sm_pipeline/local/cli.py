@@ -107,7 +107,7 @@ def _sample_files() -> tuple[Path, Path]:
 
 def run_local(args: argparse.Namespace) -> int:
     """Run the pipeline described by ``args``; returns the exit code."""
-    from sm_pipeline.local.runner import prepare_run, retry_scale_from_environment, run_pipeline
+    from sm_pipeline.local.runner import prepare_run, run_pipeline
     from sm_pipeline.local.staging import apply_staging, plan_code_objects, plan_input_data
     from sm_pipeline.storage import prepare_root
     from sm_pipeline.validate import load_definition_file
@@ -119,7 +119,6 @@ def run_local(args: argparse.Namespace) -> int:
     if args.max_parallel is not None and args.max_parallel < 1:
         raise InvalidInput(f"--max-parallel must be at least 1, not {args.max_parallel}")
     definition, values, _ = prepare_run(definition, params, source=args.definition)
-    retry_scale_from_environment()  # a bad AIRSAGE_RETRY_INTERVAL_SCALE is refused before the root is created
     code_dirs = [Path(d) for d in args.code_dir]
     data = Path(args.stage_data) if args.stage_data else None
     if args.sample:

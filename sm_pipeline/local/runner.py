@@ -224,7 +224,7 @@ def prepare_run(definition: dict | str | Path, parameters: Mapping[str, Any] | N
     values = cast_parameters(definition.get("Parameters") or [], parameters, definition)
     handlers = {**_REGISTERED_LAMBDAS, **(lambdas or {})}
     require_runnable(definition, values, handlers, where)
-    _retry_scale()  # the environment is input too: refused here, before the object root exists
+    retry_scale_from_environment()  # the environment is input too: refused here, before the object root exists
     return definition, values, handlers
 
 
