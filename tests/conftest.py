@@ -74,6 +74,21 @@ def fail_on_any_blocked_connection(request, monkeypatch):
         pytest.fail(f"code under test tried to connect to non-loopback address(es): {sorted(set(attempts))}")
 
 
+@pytest.fixture(autouse=True)
+def fresh_boto3_default_session():
+    """Each test starts with no boto3 default session and leaves none behind.
+
+    ``boto3.client()`` reuses ``boto3.DEFAULT_SESSION``, whose region and credentials are fixed when
+    it is created: a test that made one (say in eu-central-1) would otherwise decide the region of
+    every later test's bare ``boto3.client()`` calls, depending on the order the tests run in.
+    """
+    import boto3
+
+    boto3.DEFAULT_SESSION = None
+    yield
+    boto3.DEFAULT_SESSION = None
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     """A moto server on 127.0.0.1 (emulated AWS) for the whole session; yields its endpoint URL."""
