@@ -313,7 +313,7 @@ def test_bad_input_dag_param(local_dag, value, expected):
 
 
 # =========================================================================== issue 11: the hardened entry points
-# Definitions here are built inline (no ../shared, no SDK): a processing step fed by parameters, a
+# Definitions here are built inline (no file outside the repository, no SDK): a processing step fed by parameters, a
 # condition with a RegisterModel and a Fail branch.
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
