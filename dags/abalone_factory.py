@@ -31,6 +31,24 @@ DEFAULT_SOURCE = str(REPO_ROOT / "data" / "abalone.csv")
 DEFAULT_LOCAL_ROOT = os.environ.get("AIRSAGE_ROOT", str(REPO_ROOT / ".airsage"))
 QUALITY_GATE_STEPS = ("AbaloneMseFail",)
 
+
+def _poll_interval(raw: str | None) -> float:
+    """Seconds between wait_for_execution's DescribePipelineExecution polls, from AIRSAGE_POLL_INTERVAL.
+
+    Read at parse time (env, not a Variable). A minute suits SageMaker; the emulated service
+    (tests, ``make demo BACKEND=sagemaker``) finishes an execution in seconds.
+    """
+    try:
+        value = float(raw or 60)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ValueError(f"environment variable AIRSAGE_POLL_INTERVAL={raw!r}: expected seconds in (0, 3600]")
+    return value
+
+
+POLL_INTERVAL = _poll_interval(os.environ.get("AIRSAGE_POLL_INTERVAL"))
+
 # Templates, rendered per task run: DAG params win, then Airflow Variables, then defaults.
 AWS_CONN_ID = "{{ var.value.get('airsage_aws_conn_id', 'aws_default') }}"
 BUCKET = "{{ params.bucket or var.value.get('airsage_bucket', 'airsage-artifacts') }}"
@@ -181,7 +199,7 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
                 doc_md="Waits (deferred) for the execution; Failed/Stopped fail with the reason and steps.",
                 execution=start.output,
                 quality_gate_steps=QUALITY_GATE_STEPS,
-                poke_interval=60,
+                poke_interval=POLL_INTERVAL,
                 **aws_args,
             )
             chain(stage, upsert, start, wait)
