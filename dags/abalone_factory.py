@@ -78,7 +78,14 @@ report, or — when the model's MSE is above the threshold — notifies on-call 
   execution and registers no new model version; a changed input starts a new execution.
   The execution's display name is `<dag id>-<ds>-<fingerprint of those inputs>`; the task log
   says which happened and why ("Re-attaching to … : same inputs (…)" / "Starting a new
-  execution …: inputs changed since …"). A Failed or Stopped execution is never re-attached.
+  execution …: inputs changed since …").
+* **Clearing a failed run resumes it.** A Failed or Stopped execution with the same inputs is
+  resumed in place when its definition is unchanged (SageMaker: RetryPipelineExecution; local:
+  the runner's resume), re-running only the steps that did not succeed — log line "Resuming
+  execution … (definition unchanged; N steps succeeded)"; otherwise "Starting a new execution:
+  definition changed since …". One that failed only at the pipeline's quality gate is re-attached.
+* **Stopping**: marking the start/wait task (or `run_local`) failed, or clearing it while it runs,
+  stops the execution (it ends Stopped); a deferral or a triggerer restart does not.
 * **Schedule**: `@daily`, catchup off — unpausing runs only the latest interval, never a
   month of catch-up; earlier dates come from a backfill (README, Backfills). DAGs start paused.
 * Every logical date has its own input partition (`input/ds=YYYY-MM-DD/`); every DAG run its
@@ -192,6 +199,7 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
                 pipeline=upsert.output,
                 inputs=stage.output,
                 parameters=parameters,
+                quality_gate_steps=QUALITY_GATE_STEPS,
                 **aws_args,
             )
             wait = PipelineExecutionSensor(
