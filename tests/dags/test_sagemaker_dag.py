@@ -189,6 +189,11 @@ def test_a_failed_gate_notifies_on_call_and_fails_the_run(dag_module, emulated_a
     (envelope,) = receive()
     assert envelope["Message"] == payload["message"]
 
+    # clearing the run: the execution failed only at the quality gate, so it is re-attached, not re-run
+    again = run(dag_module, emulated_aws, DAY + timedelta(days=1), FAIL, run_after=DAY + timedelta(days=1, hours=3))
+    assert state(again) == "failed" and states(again)["alert_on_call"] == "failed"
+    assert len(executions(emulated_aws)) == 2
+
 
 def test_a_failing_step_fails_the_wait_with_the_services_reason_and_notifies(dag_module, emulated_aws, on_call,
                                                                               tmp_path):
