@@ -53,6 +53,7 @@ bench: setup ## run the benchmarks (ratios, JSON on the last line of each)
 	$(BIN)/python bench/local_runner.py --json
 	$(BIN)/python bench/dag_parse.py --json
 	$(BIN)/python bench/stack.py --json
+	$(BIN)/python bench/sagemaker_vs_local.py --json
 
 definition: setup ## print the SageMaker pipeline definition for the default config
 	@$(BIN)/python -m sm_pipeline definition
