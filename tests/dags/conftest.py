@@ -52,6 +52,25 @@ def dag_module(airflow_db):
     return abalone_pipeline
 
 
+@pytest.fixture(autouse=True)
+def fresh_dag_params():
+    """Give every test the DAGs' param defaults back.
+
+    ``dag.test()`` runs all tasks in this one process, and Airflow's ``process_params`` resolves a
+    run's conf onto the DAG's own Param objects (``ParamsDict.__setitem__`` → ``Param.resolve``), so
+    one test's ``source`` would be the next test's default. In Airflow proper each task process
+    parses the DAG afresh.
+    """
+    module = sys.modules.get("abalone_pipeline")
+    dags = [v for v in vars(module).values() if type(v).__name__ == "DAG"] if module else []
+    saved = [(param, param.value) for dag in dags
+             for params in (dag.params, *(task.params for task in dag.tasks))
+             for param in (params.get_param(k) for k in params)] if dags else []
+    yield
+    for param, value in saved:
+        param.value = value
+
+
 @pytest.fixture
 def local_root(tmp_path, monkeypatch):
     """A fresh object root for the local backend, set through the Variable the DAG reads."""

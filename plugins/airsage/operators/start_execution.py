@@ -96,7 +96,6 @@ class StartPipelineExecutionOperator(AwsPipelineMixin, BaseOperator):
         self._kill_reason = kill_reason(context)
         existing = self.hook.find_executions(name, display)
         newest = existing[0] if existing else None
-        resumed = None
         if newest and newest["PipelineExecutionStatus"] in REATTACHABLE:
             arn, status = newest["PipelineExecutionArn"], newest["PipelineExecutionStatus"]
             self.log.info("Re-attaching to %s execution %s: same inputs (%s)", status, arn, inputs.summary())
