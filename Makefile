@@ -31,8 +31,9 @@ test: setup ## run the whole test suite (offline: AWS is a moto server on 127.0.
 lint: setup ## ruff, with the bandit (S) rules
 	$(BIN)/ruff check .
 
-demo: setup ## run the local DAG end to end on SQLite and print where the report is
-	@$(BIN)/python -m dags.demo
+BACKEND ?= local
+demo: setup ## run the local DAG end to end on SQLite and print where the report is (BACKEND=sagemaker: the SageMaker DAG on the emulated service)
+	@$(BIN)/python -m dags.demo --backend $(BACKEND)
 
 PORT ?= 8080
 ui: setup ## Airflow with this project's DAGs on http://127.0.0.1:$(PORT)/ until Ctrl-C (make ui PORT=8081)
@@ -52,6 +53,7 @@ bench: setup ## run the benchmarks (ratios, JSON on the last line of each)
 	$(BIN)/python bench/local_runner.py --json
 	$(BIN)/python bench/dag_parse.py --json
 	$(BIN)/python bench/stack.py --json
+	$(BIN)/python bench/sagemaker_vs_local.py --json
 
 definition: setup ## print the SageMaker pipeline definition for the default config
 	@$(BIN)/python -m sm_pipeline definition

@@ -31,6 +31,24 @@ DEFAULT_SOURCE = str(REPO_ROOT / "data" / "abalone.csv")
 DEFAULT_LOCAL_ROOT = os.environ.get("AIRSAGE_ROOT", str(REPO_ROOT / ".airsage"))
 QUALITY_GATE_STEPS = ("AbaloneMseFail",)
 
+
+def _poll_interval(raw: str | None) -> float:
+    """Seconds between wait_for_execution's DescribePipelineExecution polls, from AIRSAGE_POLL_INTERVAL.
+
+    Read at parse time (env, not a Variable). A minute suits SageMaker; the emulated service
+    (tests, ``make demo BACKEND=sagemaker``) finishes an execution in seconds.
+    """
+    try:
+        value = float(raw or 60)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ValueError(f"environment variable AIRSAGE_POLL_INTERVAL={raw!r}: expected seconds in (0, 3600]")
+    return value
+
+
+POLL_INTERVAL = _poll_interval(os.environ.get("AIRSAGE_POLL_INTERVAL"))
+
 # Templates, rendered per task run: DAG params win, then Airflow Variables, then defaults.
 AWS_CONN_ID = "{{ var.value.get('airsage_aws_conn_id', 'aws_default') }}"
 BUCKET = "{{ params.bucket or var.value.get('airsage_bucket', 'airsage-artifacts') }}"
@@ -60,7 +78,14 @@ report, or — when the model's MSE is above the threshold — notifies on-call 
   execution and registers no new model version; a changed input starts a new execution.
   The execution's display name is `<dag id>-<ds>-<fingerprint of those inputs>`; the task log
   says which happened and why ("Re-attaching to … : same inputs (…)" / "Starting a new
-  execution …: inputs changed since …"). A Failed or Stopped execution is never re-attached.
+  execution …: inputs changed since …").
+* **Clearing a failed run resumes it.** A Failed or Stopped execution with the same inputs is
+  resumed in place when its definition is unchanged (SageMaker: RetryPipelineExecution; local:
+  the runner's resume), re-running only the steps that did not succeed — log line "Resuming
+  execution … (definition unchanged; N steps succeeded)"; otherwise "Starting a new execution:
+  definition changed since …". One that failed only at the pipeline's quality gate is re-attached.
+* **Stopping**: marking the start/wait task (or `run_local`) failed, or clearing it while it runs,
+  stops the execution (it ends Stopped); a deferral or a triggerer restart does not.
 * **Schedule**: `@daily`, catchup off — unpausing runs only the latest interval, never a
   month of catch-up; earlier dates come from a backfill (README, Backfills). DAGs start paused.
 * Every logical date has its own input partition (`input/ds=YYYY-MM-DD/`); every DAG run its
@@ -174,6 +199,7 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
                 pipeline=upsert.output,
                 inputs=stage.output,
                 parameters=parameters,
+                quality_gate_steps=QUALITY_GATE_STEPS,
                 **aws_args,
             )
             wait = PipelineExecutionSensor(
@@ -181,7 +207,7 @@ def build_abalone_dag(dag_id: str, backend: str, start_date: datetime = datetime
                 doc_md="Waits (deferred) for the execution; Failed/Stopped fail with the reason and steps.",
                 execution=start.output,
                 quality_gate_steps=QUALITY_GATE_STEPS,
-                poke_interval=60,
+                poke_interval=POLL_INTERVAL,
                 **aws_args,
             )
             chain(stage, upsert, start, wait)

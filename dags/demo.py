@@ -2,7 +2,10 @@
 
 ``python -m dags.demo [--date YYYY-MM-DD] [--mse-threshold X]`` runs
 ``airflow dags test abalone_pipeline_local <date>`` against ``.airflow/`` (SQLite) and prints
-where the run's report (or on-call alert) is.
+where the run's report (or on-call alert) is. ``--backend sagemaker`` (``make demo
+BACKEND=sagemaker``) runs the SageMaker DAG ``abalone_pipeline`` instead, against the emulated
+SageMaker service (``python -m sm_pipeline serve``) that the demo starts on a free loopback port
+over ``<object root>-sagemaker`` and stops at the end.
 
 ``python -m dags.demo --ui [--port N]`` runs Airflow's components (API server, scheduler,
 DAG processor, triggerer; LocalExecutor sized to the machine) on http://127.0.0.1:N/ with the
@@ -39,6 +42,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "abalone_pipeline_local"
+DAG_IDS = {"local": DAG_ID, "sagemaker": "abalone_pipeline"}
+# the emulated service's fake credentials (it checks none); only ever sent to 127.0.0.1
+EMULATED_KEY_ID, EMULATED_SECRET = "AKIAAIRSAGEDEMOKEY00", "airsage-demo-emulated"  # noqa: S105
+SERVICE_START_SECONDS = 120
 DEFAULT_PORT = 8080
 LOOPBACK = "127.0.0.1"
 ADMIN_USER = "admin"  # the simple auth manager's default user ("admin:admin" = user admin, role admin)
@@ -190,15 +197,104 @@ def _local_path(root: Path, uri: str) -> Path | None:
     return Path(uri) if uri else None
 
 
-def run_demo(ds: str, threshold: float | None, home: Path, root: Path) -> int:
-    """Run the local DAG for ``ds`` and print where its report or alert is."""
+def service_root(root: Path) -> Path:
+    """The emulated SageMaker service's root (objects and state) for the object root ``root``."""
+    return root.with_name(f"{root.name}-sagemaker")
+
+
+@dataclass
+class EmulatedSageMaker:
+    """A ``python -m sm_pipeline serve`` process on a free loopback port, and its URL."""
+
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    @classmethod
+    def start(cls, root: Path, log: Path, env: Mapping[str, str]) -> EmulatedSageMaker:
+        """Start it over ``root``; returns once it printed its URL (SystemExit with its log's tail if not)."""
+        import select
+
+        root.mkdir(parents=True, exist_ok=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as err:
+            process = subprocess.Popen(  # noqa: S603 - fixed argv
+                [sys.executable, "-m", "sm_pipeline", "serve", "--host", LOOPBACK, "--port", "0", "--root", str(root)],
+                cwd=REPO, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True)
+        ready, _, _ = select.select([process.stdout], [], [], SERVICE_START_SECONDS)
+        line = process.stdout.readline().strip() if ready else ""
+        if not line.startswith("http://"):
+            process.kill()
+            process.wait()
+            tail = "\n".join(_tail(log, 10))
+            raise SystemExit(f"airsage demo: the emulated SageMaker service did not start (log {log}):\n{tail}")
+        return cls(process, line, log)
+
+    def stop(self) -> int:
+        """SIGTERM (running executions end Stopped), then wait; its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+        finally:
+            self.process.stdout.close()
+
+
+def sagemaker_demo_env(env: Mapping[str, str], url: str) -> dict[str, str]:
+    """``env`` with ``aws_default`` and every AWS client pointed at the emulated service at ``url``."""
+    env = dict(env)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        env.pop(name, None)
+    env.update({
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
+            "conn_type": "aws", "login": EMULATED_KEY_ID, "password": EMULATED_SECRET,
+            "extra": {"endpoint_url": url, "region_name": "us-east-1"}}),
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": EMULATED_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": EMULATED_SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "SAGEMAKER_VALIDATE_ROLE": "false",
+        # the service finishes an execution in seconds: do not wait a minute between polls
+        "AIRSAGE_POLL_INTERVAL": env.get("AIRSAGE_POLL_INTERVAL", "1"),
+    })
+    return env
+
+
+def run_demo(ds: str, threshold: float | None, home: Path, root: Path, backend: str = "local") -> int:
+    """Run the DAG of ``backend`` for ``ds`` and print where its report or alert is."""
     env = airflow_env(home, root)
     ensure_db(home, env)
-    command = airflow("dags", "test", DAG_ID, ds)
+    dag_id = DAG_IDS[backend]
+    command = airflow("dags", "test", dag_id, ds)
     if threshold is not None:
         command += ["--conf", json.dumps({"mse_threshold": threshold})]
-    print(f"airsage demo: running {DAG_ID} for {ds} (objects under {root}) ...", flush=True)
-    done = subprocess.run(command, env=env, check=False)  # noqa: S603 - our argv; date validated, conf is JSON
+    service = None
+    if backend == "sagemaker":
+        objects = service_root(root)
+        # the service's environment is the demo's: offline settings, no real AWS credentials
+        service = EmulatedSageMaker.start(objects, home / "logs" / "emulated-sagemaker.log",
+                                          sagemaker_demo_env(env, "http://127.0.0.1:9"))
+        env = sagemaker_demo_env(env, service.url)
+        bucket = env.get("AIRFLOW_VAR_AIRSAGE_BUCKET", "airsage-artifacts")
+        (objects / bucket).mkdir(parents=True, exist_ok=True)  # a directory of the root is a bucket
+        print(f"airsage demo: emulated SageMaker service at {service.url} (objects under {objects}, "
+              f"log {service.log})", flush=True)
+        root = objects
+    print(f"airsage demo: running {dag_id} for {ds} (objects under {root}) ...", flush=True)
+    try:
+        done = subprocess.run(command, env=env, check=False)  # noqa: S603 - our argv; date validated, conf is JSON
+    finally:
+        if service is not None:
+            code = service.stop()
+            print(f"airsage demo: emulated SageMaker service stopped (exit {code})", flush=True)
     kind, path, latest = outcome(root, ds, env)
     print()
     if kind == "report" and done.returncode == 0:
@@ -679,6 +775,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="logical date to run (default: yesterday, UTC)")
     parser.add_argument("--mse-threshold", type=float, default=None,
                         help="the gate's MSE threshold (default: the DAG param's 6.0)")
+    parser.add_argument("--backend", choices=sorted(DAG_IDS), default="local",
+                        help="local: abalone_pipeline_local (default); sagemaker: abalone_pipeline against "
+                             "the emulated SageMaker service this command starts on loopback")
     args = parser.parse_args(argv)
     home = Path(os.environ.get("AIRFLOW_HOME") or REPO / ".airflow").resolve()
     root = Path(os.environ.get("AIRSAGE_ROOT") or REPO / ".airsage").resolve()
@@ -692,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
         ds = date.fromisoformat(args.date).isoformat()
     except ValueError:
         parser.error(f"--date must be YYYY-MM-DD, got {args.date!r}")
-    return run_demo(ds, args.mse_threshold, home, root)
+    return run_demo(ds, args.mse_threshold, home, root, args.backend)
 
 
 def _port(text: str) -> int:

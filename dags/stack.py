@@ -433,7 +433,7 @@ def celery_hostname(site: Site, index: int) -> str:
 
 
 def emulator_component(compose: dict, site: Site, port: int) -> Component:
-    """The aws-emulator service's command on 127.0.0.1:``port`` (moto now; ``sm_pipeline serve`` later)."""
+    """The aws-emulator service's command (``python -m sm_pipeline serve``) on 127.0.0.1:``port``."""
     service = compose["services"][EMULATOR_SERVICE]
     compose_port = str(urllib.parse.urlsplit(_compose_emulator_endpoint(compose)).port)
     paths = {**container_paths(compose, site), f"{CONTAINER_HOME}/emulated-aws": site.dir / "emulated-aws"}
@@ -790,12 +790,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def port_open(host: str, port: int) -> bool:
-    """Whether something accepts TCP connections at ``host:port``."""
+EMULATOR_HEALTH_PATH = "/_airsage/health"  # sm_pipeline.service.server.HEALTH_PATH, what compose checks
+
+
+def emulator_answers(endpoint: str) -> bool:
+    """Whether the emulated AWS at ``endpoint`` answers HTTP (its health path; any answer from another emulator)."""
     try:
-        socket.create_connection((host, port), timeout=2).close()
-        return True
-    except OSError:
+        with urllib.request.urlopen(f"{endpoint}{EMULATOR_HEALTH_PATH}", timeout=2):  # noqa: S310 - our loopback URL
+            return True
+    except urllib.error.HTTPError:
+        return True  # an emulator without that path (moto) answered all the same
+    except (OSError, ValueError):
         return False
 
 
@@ -1071,8 +1076,7 @@ def _start(stack: Stack, compose: dict, workers: int, aws_endpoint: str | None,
     say(f"stack {site.stack_id} in {stack.dir}")
     say(f"logs: {stack.log_dir}")
     if stack.emulator_started:
-        _wait("the emulated AWS", lambda: port_open(LOOPBACK, urllib.parse.urlsplit(site.aws_endpoint).port),
-              stack, 120, 0.5)
+        _wait("the emulated AWS", lambda: emulator_answers(site.aws_endpoint), stack, 120, 0.5)
     say(f"emulated AWS: {site.aws_endpoint}")
     ensure_bucket(env)
     say(f"migrating database {site.database} ...")

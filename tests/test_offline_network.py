@@ -287,3 +287,28 @@ def test_make_demo_and_every_local_dag_task_make_no_network_attempt(tmp_path):
     assert attempts(audit) == []
     scripts = {Path(arg).name for p in audited_processes(audit) for arg in p["argv"]}
     assert {"preprocess.py", "evaluate.py"} <= scripts  # the job processes of both runs were audited
+
+
+@pytest.mark.slow
+def test_make_demo_on_the_sagemaker_backend_talks_to_its_own_loopback_service_only(tmp_path):
+    """``make demo BACKEND=sagemaker``: the SageMaker DAG against the emulated service the demo starts itself."""
+    audit = tmp_path / "audit"
+    root = tmp_path / "objects"
+    env = clean_env(tmp_path / "home", audit, AIRFLOW_HOME=str(tmp_path / "airflow"), AIRSAGE_ROOT=str(root))
+    done = run_audited([sys.executable, "-m", "dags.demo", "--backend", "sagemaker", "--date", "2026-11-01"], env,
+                       timeout=900)
+    keep_logs("demo-sagemaker", done, audit)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    served = tmp_path / "objects-sagemaker"  # the service's object root, beside the local one
+    latest = json.loads((served / "airsage-artifacts" / "abalone" / "reports" / "ds=2026-11-01" / "latest.json")
+                        .read_text())
+    report = served / latest["uri"].removeprefix("s3://")
+    assert latest["kind"] == "report" and report.is_file()
+    assert f"report for 2026-11-01 (run {latest['run_id']}): {report}" in done.stdout
+    assert "emulated SageMaker service at http://127.0.0.1:" in done.stdout
+    assert "emulated SageMaker service stopped (exit 0)" in done.stdout
+    assert not (root / "airsage-artifacts").exists()  # nothing went to the local backend's root
+    assert attempts(audit) == []
+    argv = [p["argv"] for p in audited_processes(audit)]
+    assert any("serve" in a and str(served) in a for a in argv)  # the service and the jobs it ran were audited
+    assert {"preprocess.py", "evaluate.py", "builtin_xgboost.py"} <= {Path(arg).name for a in argv for arg in a}

@@ -46,7 +46,8 @@ ARTIFACTS = REPO / "build" / "test-artifacts" / "readme"
 BLOCK_TIMEOUT = 900  # seconds for a plain block (make demo on a cold, busy machine)
 STOP_GRACE = 60  # seconds a background block gets to stop after SIGINT
 # What a copy of the checkout leaves out: the venv (symlinked instead), VCS data, local state, caches.
-COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", ".airflow", ".airsage", "__pycache__",
+COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", ".airflow", ".airsage", ".airsage-sagemaker",
+                                     "__pycache__",
                                      ".pytest_cache", ".ruff_cache", "node_modules", "*.pyc")
 
 _DIRECTIVE = re.compile(r"^<!--\s*readme-test:\s*(?P<body>.*?)\s*-->$")

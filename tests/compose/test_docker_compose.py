@@ -143,11 +143,18 @@ def test_aws_connection_defaults_to_the_emulated_aws_service(compose):
     endpoint = urllib.parse.urlsplit(dict(urllib.parse.parse_qsl(default.partition("?")[2]))["endpoint_url"])
     emulator = compose["services"][endpoint.hostname]
     assert endpoint.hostname == "aws-emulator"
-    # the command is one line to swap (moto now, `python -m sm_pipeline serve` later): both start
-    # with python, listen on the endpoint's port, and pass the same plain TCP health check
-    assert emulator["command"][0] == "python" and str(endpoint.port) in emulator["command"]
-    assert "moto-api" not in healthcheck_text(emulator) and f"'localhost', {endpoint.port}" in healthcheck_text(emulator)
-    assert "python\", \"-m\", \"sm_pipeline\", \"serve\"" in (REPO / "docker-compose.yaml").read_text()
+    # the project's emulated SageMaker service, listening on the endpoint's port on every interface of
+    # the container, checked on the health path the server serves (moto's /moto-api/ is refused there)
+    from sm_pipeline.service.server import HEALTH_PATH
+
+    command = emulator["command"]
+    assert command[:4] == ["python", "-m", "sm_pipeline", "serve"]
+    assert command[command.index("--port") + 1] == str(endpoint.port) and command[command.index("--host") + 1] == \
+        "0.0.0.0"  # noqa: S104
+    root = command[command.index("--root") + 1]
+    assert any(str(v).endswith(f":{root}") for v in emulator["volumes"])  # the records outlive the container
+    assert "moto-api" not in healthcheck_text(emulator)
+    assert f"http://localhost:{endpoint.port}{HEALTH_PATH}" in healthcheck_text(emulator)
     depends = compose["services"]["airflow-scheduler"]["depends_on"]
     assert depends["aws-emulator"]["condition"] == "service_healthy"
 

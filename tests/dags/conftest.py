@@ -1,4 +1,9 @@
-"""Fixtures for the DAG tests: a migrated SQLite metadata DB, the DAG file's DAGs, the AWS conn."""
+"""Fixtures for the DAG tests: a migrated SQLite metadata DB, the DAG file's DAGs, the AWS conn.
+
+Emulated AWS is the project's own SageMaker service (``python -m sm_pipeline serve``), started once
+per session on a free loopback port: SageMaker executions really run (real training, real failure
+reasons and failing steps), S3 and SNS/SQS are served at the same endpoint. Nothing is stubbed.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,29 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Airflow appends the DAG bundle (dags/) to sys.path when it parses or runs DAG files; the
-# tests import the DAG file the same way. tests/plugins holds shared test helpers.
-for _path in (REPO / "dags", REPO / "tests" / "plugins", Path(__file__).parent):
+# tests import the DAG file the same way. tests/plugins holds shared test helpers, tests/service
+# the helper that starts the emulated service.
+for _path in (REPO / "dags", REPO / "tests" / "plugins", REPO / "tests" / "service", Path(__file__).parent):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
 from airsage_test_support import share_botocore_models  # noqa: E402
 
 share_botocore_models()
+# The SageMaker DAG's wait_for_execution polls every AIRSAGE_POLL_INTERVAL seconds (read when the DAG
+# file is parsed, default 60); the service runs an execution in seconds, so poll often.
+os.environ.setdefault("AIRSAGE_POLL_INTERVAL", "0.5")
 
 FAKE_KEY_ID = "AKIAAIRSAGEFAKEKEY02"
 FAKE_SECRET = "airsage-dag-fake-secret-do-not-log"  # noqa: S105 - grepped for by the secret-leak test
+ARTIFACTS = REPO / "build" / "test-artifacts" / "dags"
 
 
 @pytest.fixture(scope="session")
@@ -42,22 +53,19 @@ def dag_module(airflow_db):
 
 
 @pytest.fixture(autouse=True)
-def fresh_param_values(request):
-    """Give every test the DAGs' params at their declared defaults.
+def fresh_dag_params():
+    """Give every test the DAGs' param defaults back.
 
-    In one process, Airflow 3.3's ``process_params`` resolves ``dag_run.conf`` into the DAG's own
-    ``Param`` objects (``ParamsDict.__setitem__`` calls ``Param.resolve(value=...)``, which stores the
-    value), so a conf key given to one ``dag.test()`` becomes the default of the next run that omits it.
-    A scheduler never sees this (each task runs in a fresh process); a test module does.
+    ``dag.test()`` runs all tasks in this one process, and Airflow's ``process_params`` resolves a
+    run's conf onto the DAG's own Param objects (``ParamsDict.__setitem__`` → ``Param.resolve``), so
+    one test's ``source`` would be the next test's default. In Airflow proper each task process
+    parses the DAG afresh.
     """
-    if "dag_module" not in request.fixturenames:
-        yield
-        return
-    dag_module = request.getfixturevalue("dag_module")
-    dags = [value for value in vars(dag_module).values() if hasattr(value, "task_dict") and hasattr(value, "params")]
+    module = sys.modules.get("abalone_pipeline")
+    dags = [v for v in vars(module).values() if type(v).__name__ == "DAG"] if module else []
     saved = [(param, param.value) for dag in dags
              for params in (dag.params, *(task.params for task in dag.tasks))
-             for param in params.values() if hasattr(param, "resolve")]
+             for param in (params.get_param(k) for k in params)] if dags else []
     yield
     for param, value in saved:
         param.value = value
@@ -71,9 +79,30 @@ def local_root(tmp_path, monkeypatch):
     return root
 
 
+@pytest.fixture(scope="session")
+def sagemaker_service(tmp_path_factory):
+    """The emulated SageMaker service (with S3, SNS, SQS) for the session; its log is in build/test-artifacts."""
+    from service_support import serve
+
+    served = serve(tmp_path_factory.mktemp("sagemaker-service"), "dags")
+    yield served
+    assert served.stop() == 0, f"serve did not exit cleanly; log: {served.log}"
+
+
+@pytest.fixture
+def aws_endpoint(sagemaker_service, monkeypatch):
+    """Every boto3 client created during the test goes to the service (replaces the moto server here).
+
+    The service keeps its state for the session (it has no reset), so tests that deploy use their own
+    bucket and pipeline name (``emulated_aws``) and their own SNS topic (``sns_inbox``).
+    """
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sagemaker_service.url)
+    return sagemaker_service.url
+
+
 @pytest.fixture
 def aws_default(aws_endpoint, monkeypatch):
-    """``aws_default`` on the moto server with fake key/secret."""
+    """``aws_default`` on the emulated service with fake key/secret."""
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
         "conn_type": "aws", "login": FAKE_KEY_ID, "password": FAKE_SECRET,
         "extra": {"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
@@ -82,40 +111,25 @@ def aws_default(aws_endpoint, monkeypatch):
 
 
 @pytest.fixture
-def emulated_aws(aws_default, monkeypatch):
-    """moto with the bucket, and an EvaluateAbalone stand-in hooked to StartPipelineExecution.
+def emulated_aws(aws_default, monkeypatch, tmp_path):
+    """This test's own bucket (Variable airsage_bucket) and pipeline name (AIRSAGE_PIPELINE_NAME) on the service.
 
-    moto marks every execution Succeeded at once and runs no step, so this plays the
-    EvaluateAbalone step: when an execution starts, it writes evaluation.json and
-    predictions.csv where CONTRACTS.md says that step's output goes.
+    Also a tiny source CSV (``source``, pass it as the ``source`` param): the first rows of
+    data/abalone.csv, so training is real but quick.
     """
     import boto3
-    from conftest_sagemaker import BUCKET, MSE, PREFIX
 
-    from airsage.hooks.sagemaker_pipeline import SageMakerPipelineHook
-
+    suffix = uuid.uuid4().hex[:10]
+    bucket, pipeline = f"airsage-dags-{suffix}", f"airsage-abalone-{suffix}"
+    monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_BUCKET", bucket)
+    monkeypatch.setenv("AIRSAGE_PIPELINE_NAME", pipeline)
     s3 = boto3.client("s3", endpoint_url=aws_default, region_name="us-east-1")
-    s3.create_bucket(Bucket=BUCKET)
-    started = []
-    fail_next: list[str] = []  # a test appends a failure reason: the next execution ends Failed
-    real_start = SageMakerPipelineHook.start_execution
-
-    def start_and_evaluate(self, *args, **kwargs):
-        arn = real_start(self, *args, **kwargs)
-        started.append(arn)
-        if fail_next:
-            from airsage_test_support import moto_execution
-
-            record = moto_execution(arn)
-            record.pipeline_execution_status = "Failed"
-            record.pipeline_execution_failure_reason = fail_next.pop(0)
-            return arn
-        base = f"{PREFIX}/executions/{arn.rsplit('/', 1)[-1]}/EvaluateAbalone/evaluation"
-        report = {"regression_metrics": {"mse": {"value": MSE, "standard_deviation": 1.0}}}
-        s3.put_object(Bucket=BUCKET, Key=f"{base}/evaluation.json", Body=json.dumps(report).encode())
-        s3.put_object(Bucket=BUCKET, Key=f"{base}/predictions.csv", Body=b"actual,predicted\n9,8.5\n11,12\n7,7\n")
-        return arn
-
-    monkeypatch.setattr(SageMakerPipelineHook, "start_execution", start_and_evaluate)
-    return {"s3": s3, "started": started, "fail_next": fail_next,
+    s3.create_bucket(Bucket=bucket)
+    source = tmp_path / "abalone-small.csv"
+    lines = (REPO / "data" / "abalone.csv").read_text().splitlines(keepends=True)
+    source.write_text("".join(lines[:SMALL_ROWS + 1]))
+    return {"s3": s3, "bucket": bucket, "pipeline": pipeline, "source": str(source),
             "sm": boto3.client("sagemaker", endpoint_url=aws_default, region_name="us-east-1")}
+
+
+SMALL_ROWS = 400

@@ -1,4 +1,3 @@
-"""Constants shared by the SageMaker-DAG tests and their emulated-AWS fixture."""
+"""Constants shared by the SageMaker-DAG tests."""
 
-BUCKET, PREFIX = "airsage-artifacts", "abalone"
-MSE = 4.75  # what the emulated EvaluateAbalone step reports
+PREFIX = "abalone"

@@ -146,3 +146,20 @@ def test_a_second_make_ui_on_the_same_home_is_refused(tmp_path):
     assert f"airsage ui: make ui already runs on {home}" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert not (home / "airflow.db").exists()
+
+
+def test_the_sagemaker_demo_points_aws_default_and_every_client_at_the_emulated_service(tmp_path):
+    base = demo.airflow_env(tmp_path / "home", tmp_path / "objects", base={"PATH": "/bin", "AWS_PROFILE": "prod"})
+    env = demo.sagemaker_demo_env(base, "http://127.0.0.1:4567")
+    conn = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
+    assert conn["extra"]["endpoint_url"] == env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4567"
+    assert "AWS_PROFILE" not in env and env["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert float(env["AIRSAGE_POLL_INTERVAL"]) <= 5
+    assert demo.service_root(tmp_path / "objects") == tmp_path / "objects-sagemaker"
+
+
+def test_an_unknown_backend_is_refused_with_one_line(capsys):
+    with pytest.raises(SystemExit) as exited:
+        demo.main(["--backend", "emr"])
+    assert exited.value.code == 2
+    assert "--backend: invalid choice: 'emr'" in capsys.readouterr().err

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest_sagemaker import BUCKET
 
 pytestmark = pytest.mark.slow
 
@@ -29,9 +28,9 @@ def _all_xcom_values() -> list[str]:
         return [f"{row.key}={row.value!r}" for row in session.query(XComModel).all()]
 
 
-def _all_bucket_objects(s3) -> dict[str, bytes]:
-    objects = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
-    return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in objects}
+def _all_bucket_objects(s3, bucket: str) -> dict[str, bytes]:
+    objects = s3.list_objects_v2(Bucket=bucket, MaxKeys=1000).get("Contents", [])
+    return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in objects}
 
 
 def test_connection_secrets_appear_in_no_log_xcom_report_or_notification(dag_module, emulated_aws, aws_default,
@@ -52,9 +51,11 @@ def test_connection_secrets_appear_in_no_log_xcom_report_or_notification(dag_mod
         monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_ON_CALL",
                            json.dumps({"webhook_url": inbox.url, "sns_topic_arn": topic_arn}))
         passed = dag_module.abalone_pipeline.test(logical_date=datetime(2026, 11, 20, tzinfo=UTC),
-                                                 run_conf={"mse_threshold": 6.0})
+                                                 run_conf={"mse_threshold": 50.0,
+                                                           "source": emulated_aws["source"]})
         alerted = dag_module.abalone_pipeline.test(logical_date=datetime(2026, 11, 21, tzinfo=UTC),
-                                                  run_conf={"mse_threshold": 1.0})
+                                                  run_conf={"mse_threshold": 0.5,
+                                                            "source": emulated_aws["source"]})
     notifications = json.dumps(inbox.received) + json.dumps(receive())
     assert str(getattr(passed.state, "value", passed.state)) == "success"
     assert str(getattr(alerted.state, "value", alerted.state)) == "failed"  # the gate failed: a red run
@@ -69,7 +70,7 @@ def test_connection_secrets_appear_in_no_log_xcom_report_or_notification(dag_mod
     log_files = "\n".join(p.read_text(errors="replace") for p in log_dir.rglob("*") if p.is_file()) \
         if log_dir.exists() else ""
     xcoms = "\n".join(_all_xcom_values())
-    objects = _all_bucket_objects(emulated_aws["s3"])
+    objects = _all_bucket_objects(emulated_aws["s3"], emulated_aws["bucket"])
 
     # what is grepped is not empty: the run's own traces are there
     assert "arn:aws:sagemaker" in xcoms
@@ -83,4 +84,4 @@ def test_connection_secrets_appear_in_no_log_xcom_report_or_notification(dag_mod
                             ("log files", log_files), ("xcom", xcoms), ("notifications", notifications)):
             assert secret not in text, f"{secret!r} leaked into {where}"
         for key, body in objects.items():
-            assert secret.encode() not in body, f"{secret!r} leaked into s3://{BUCKET}/{key}"
+            assert secret.encode() not in body, f"{secret!r} leaked into s3://{emulated_aws['bucket']}/{key}"

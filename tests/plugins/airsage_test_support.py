@@ -104,15 +104,19 @@ class WebhookInbox:
         self._server.server_close()
 
 
-def sns_inbox(endpoint: str, topic: str = "airsage-on-call") -> tuple[str, callable]:
-    """An SNS topic with an SQS queue subscribed (on the moto server); returns (topic ARN, receive()).
+def sns_inbox(endpoint: str, topic: str | None = None) -> tuple[str, callable]:
+    """An SNS topic with an SQS queue subscribed (on moto or the emulated service); returns (topic ARN, receive()).
+
+    The topic is this call's own unless named (the emulated service keeps its state across tests).
 
     ``receive()`` returns the SNS envelopes (Subject, Message, MessageAttributes) in the queue.
     """
     import json
+    import uuid
 
     import boto3
 
+    topic = topic or f"airsage-on-call-{uuid.uuid4().hex[:10]}"
     sns = boto3.client("sns", endpoint_url=endpoint, region_name="us-east-1")
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
     topic_arn = sns.create_topic(Name=topic)["TopicArn"]

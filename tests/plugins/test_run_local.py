@@ -100,7 +100,7 @@ def test_the_result_links_the_execution_page_served_by_airflow(tmp_path, monkeyp
     assert "Succeeded" in html and "Work" in html and "Register" in html and "worked" in html
 
 
-def test_a_failed_execution_fails_the_task_with_the_on_call_line_and_is_not_reattached(tmp_path, capfd):
+def test_a_failed_execution_fails_the_task_with_the_on_call_line_and_a_retry_resumes_it(tmp_path, capfd):
     root = tmp_path / "objects"
     with pytest.raises(PipelineExecutionFailed, match="ended Failed") as failed:
         run_local(root, {"MseThreshold": 6.0, "Outcome": "fail"})
@@ -110,10 +110,11 @@ def test_a_failed_execution_fails_the_task_with_the_on_call_line_and_is_not_reat
     for fact in ("DAG abalone_pipeline_local", f"run {RUN_ID}", "try 1", f"execution {arn}",
                  f"link {failed.value.execution['console_url']}", "failing step(s): Work"):
         assert fact in line, fact
-    with pytest.raises(PipelineExecutionFailed):
-        run_local(root, {"MseThreshold": 6.0, "Outcome": "fail"})  # a retry starts afresh after a failure
-    assert len(executions(root)) == 2 and versions(root) == []
-    assert f"the last execution with the same inputs, {arn}, ended Failed" in logged(capfd)
+    with pytest.raises(PipelineExecutionFailed) as again:
+        run_local(root, {"MseThreshold": 6.0, "Outcome": "fail"})  # a retry resumes the failed execution in place
+    assert again.value.execution["execution_arn"] == arn
+    assert len(executions(root)) == 1 and versions(root) == []
+    assert f"Resuming execution {arn} (definition unchanged; 0 steps succeeded)" in logged(capfd)
 
 
 def test_a_claim_is_exclusive_keeps_its_notes_and_checks_its_names(tmp_path):
@@ -217,7 +218,11 @@ def test_a_dead_owners_claim_is_taken_over(tmp_path, gate):
     result = outcome(second, second_out)
 
     assert result["ok"] and result["status"] == "Succeeded"
+    # the dead runner's execution (recorded Stopped) is resumed in place, not replaced
+    assert result["execution_arn"] == running["PipelineExecutionArn"]
     statuses = {e["PipelineExecutionArn"]: e["PipelineExecutionStatus"] for e in executions(root)}
-    assert statuses == {running["PipelineExecutionArn"]: "Stopped", result["execution_arn"]: "Succeeded"}
+    assert statuses == {running["PipelineExecutionArn"]: "Succeeded"}
     assert len(versions(root)) == 1
-    assert f"the runner of {running['PipelineExecutionArn']} died" in second_out.read_text()
+    text = second_out.read_text()
+    assert f"Resuming execution {running['PipelineExecutionArn']} (definition unchanged;" in text
+    assert "(its runner died)" in text

@@ -138,13 +138,13 @@ def test_the_emulated_aws_is_the_compose_service_s_command_on_loopback(compose, 
     emulator = stack_module.emulator_component(compose, site, 15000)
     assert emulator.argv[0] == sys.executable
     assert "0.0.0.0" not in emulator.argv and "5000" not in emulator.argv  # noqa: S104
-    assert {"127.0.0.1", "15000"} <= set(emulator.argv)
-    swapped = copy.deepcopy(compose)  # the one-line swap to the emulated SageMaker service
-    swapped["services"]["aws-emulator"]["command"] = [
-        "python", "-m", "sm_pipeline", "serve", "--host", "0.0.0.0", "--port", "5000", "--root",  # noqa: S104
-        "/opt/airflow/emulated-aws"]
-    assert stack_module.emulator_component(swapped, site, 15000).argv[1:] == [
+    # the emulated SageMaker service, on loopback, its root in the stack's directory
+    assert emulator.argv[1:] == [
         "-m", "sm_pipeline", "serve", "--host", "127.0.0.1", "--port", "15000", "--root", str(site.dir / "emulated-aws")]
+    other = copy.deepcopy(compose)  # whatever command the compose file has is what make stack starts
+    other["services"]["aws-emulator"]["command"] = ["python", "-m", "moto.server", "-H", "0.0.0.0", "-p", "5000"]  # noqa: S104
+    assert stack_module.emulator_component(other, site, 15000).argv[1:] == [
+        "-m", "moto.server", "-H", "127.0.0.1", "-p", "15000"]
 
 
 def test_worker_hostname_is_the_worker_s_own_address(monkeypatch):
@@ -189,3 +189,34 @@ def test_a_component_that_dies_is_reported_with_the_cause_of_its_chained_traceba
     report = stack_module._tail(log).splitlines()
     assert report[0] == "first error: ImportError: cannot import name 'retry' from 'celery.backends.database'"
     assert report[-1].endswith("misleading") and "earlier start" not in "\n".join(report)
+
+
+def test_the_stack_waits_for_the_emulated_service_s_health_path_as_compose_does(tmp_path):
+    import http.server
+    import threading
+
+    from sm_pipeline.service.server import HEALTH_PATH
+
+    assert stack_module.EMULATOR_HEALTH_PATH == HEALTH_PATH
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert stack_module.emulator_answers(f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [HEALTH_PATH]
+    assert not stack_module.emulator_answers(f"http://127.0.0.1:{server.server_address[1]}")  # nothing listens

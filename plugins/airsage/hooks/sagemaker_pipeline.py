@@ -161,6 +161,29 @@ class SageMakerPipelineHook(SageMakerHook):
         )
         return response["PipelineExecutionArn"]
 
+    def stop_execution(self, execution_arn: str, reason: str, wait_seconds: float = 10.0) -> dict:
+        """StopPipelineExecution (a no-op on one that is not Executing); waits up to ``wait_seconds`` for the end.
+
+        Returns the last DescribePipelineExecution. ``reason`` is only logged: the API takes none.
+        """
+        import time
+
+        status = self.stop_pipeline(execution_arn)
+        self.log.warning("Asked SageMaker to stop execution %s (%s); it is %s", execution_arn, reason, status)
+        deadline = time.monotonic() + wait_seconds
+        describe = self.describe_pipeline_exec(execution_arn)
+        while describe["PipelineExecutionStatus"] in ("Executing", "Stopping") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            describe = self.describe_pipeline_exec(execution_arn)
+        self.log.warning("Execution %s is %s: %s", execution_arn, describe["PipelineExecutionStatus"],
+                         describe.get("FailureReason") or "no reason given")
+        return describe
+
+    def retry_execution(self, execution_arn: str, client_request_token: str) -> str:
+        """RetryPipelineExecution: the same ARN runs again, reusing the steps that Succeeded."""
+        return self.conn.retry_pipeline_execution(PipelineExecutionArn=execution_arn,
+                                                  ClientRequestToken=client_request_token)["PipelineExecutionArn"]
+
     def execution_steps(self, execution_arn: str) -> list[dict] | None:
         """ListPipelineExecutionSteps (all pages), or None when the endpoint does not offer it.
 

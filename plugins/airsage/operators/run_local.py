@@ -32,6 +32,12 @@ class RunLocalPipelineOperator(BaseOperator):
     afresh). Failed/Stopped fail the task with the reason and the failing steps, except a
     Failed execution whose only failed steps are in ``quality_gate_steps``.
 
+    Resume, not restart: a Failed or Stopped execution with the same inputs (a cleared run, a
+    retry after the worker died) whose stored definition is the one to run is resumed in place
+    (``run_pipeline(..., resume=True)``: its succeeded steps are reused, not run again); one that
+    failed only at the quality gate is re-attached. ``on_kill`` (the task killed, marked failed
+    or cleared) stops the running execution; it ends Stopped and the task fails with that reason.
+
     :param pipeline: upsert_pipeline's XCom dict (``definition_uri``, ``pipeline_name``), templated.
     :param local_root: the object root (``s3://b/k`` lives at ``<root>/b/k``).
     :param inputs: stage_input's XCom dict (``sha256``, ``batch_sha256``), templated; part of the
@@ -58,10 +64,35 @@ class RunLocalPipelineOperator(BaseOperator):
         self.inputs = inputs
         self.max_parallel = max_parallel
         self.claim_poll_interval = claim_poll_interval
+        self._running: tuple[str, str] | None = None  # (pipeline name, execution id) of this try's run
+        self._stop = None
+        self._kill_reason = "its Airflow task was killed"
+
+    def on_kill(self) -> None:
+        """The task was killed (marked failed, cleared, timed out): stop this try's execution.
+
+        Runs in the task process's SIGTERM handler while ``execute`` still runs the execution: the
+        stop handle ends it Stopped with the reason, ``execute`` then fails the task with it. The
+        stop-request file does the same for a runner that is not this thread's.
+        """
+        from sm_pipeline.errors import InvalidInput
+        from sm_pipeline.local import request_stop
+
+        if self._running is None:
+            return
+        name, execution_id = self._running
+        self.log.warning("Stopping local execution %s/%s: %s", name, execution_id, self._kill_reason)
+        if self._stop is not None:
+            self._stop.stop(self._kill_reason)
+        try:
+            request_stop(Path(self.local_root), name, execution_id, self._kill_reason)
+        except InvalidInput:
+            pass  # no records yet: the stop handle is enough
 
     def execute(self, context) -> dict[str, Any]:
         from airsage.execution_inputs import ExecutionInputs
         from airsage.hooks.artifact_store import ArtifactStore
+        from airsage.operators.start_execution import kill_reason
         from airsage.parameters import ParameterError, cast_parameters
         from airsage.pipeline_source import definition_sha256
         from sm_pipeline.local import LocalExecutionStore
@@ -78,6 +109,7 @@ class RunLocalPipelineOperator(BaseOperator):
         inputs = ExecutionInputs.for_run(context, definition_sha256=definition_sha256(definition), parameters=values,
                                          staged=self.inputs)
         display = self.display_name or inputs.display_name()
+        self._kill_reason = kill_reason(context)
         records = LocalExecutionStore(root)
         # Terminal executions seen before the claim: a Failed one among them is history (start
         # afresh); one that ends while we wait belongs to a concurrent owner (adopt it).
@@ -97,6 +129,10 @@ class RunLocalPipelineOperator(BaseOperator):
                 adopted = self._adopt(previous, seen, inputs, context, records)
                 if adopted is not None:
                     return adopted
+                if self._resumable(previous, definition, records):
+                    claim.set_note(inputs=inputs.record(), dag_id=context["dag"].dag_id, run_id=context["run_id"])
+                    return self._run(definition, values, name, display, inputs, context,
+                                     resume=previous["PipelineExecutionId"])
             self.log.info("Starting a new execution (display name %s): %s", display,
                           self._why_new(records, name, display, inputs, previous, context))
             claim.set_note(inputs=inputs.record(), dag_id=context["dag"].dag_id, run_id=context["run_id"])
@@ -121,19 +157,57 @@ class RunLocalPipelineOperator(BaseOperator):
         status = previous.get("PipelineExecutionStatus")
         arn = previous["PipelineExecutionArn"]
         concurrent = previous["PipelineExecutionId"] not in seen
+        try:
+            steps = records.steps(previous["PipelineName"], previous["PipelineExecutionId"])
+        except (FileNotFoundError, ValueError):
+            steps = []  # a runner that died before writing its steps
+        failed = failed_steps(steps)
+        gate = set(self.quality_gate_steps)
         if status == "Succeeded":
             self.log.info("Re-attaching to Succeeded execution %s: same inputs (%s)", arn, inputs.summary())
+        elif status == "Failed" and failed and gate and all(s["name"] in gate for s in failed):
+            self.log.info("Re-attaching to Failed execution %s: it failed only at the pipeline's quality gate (%s); "
+                          "running it again would fail the same way. Same inputs (%s)", arn,
+                          "; ".join(f"{s['name']}: {s.get('reason') or 'no reason given'}" for s in failed),
+                          inputs.summary())
         elif concurrent and status in ADOPTABLE_AFTER_WAIT:
             self.log.info("Adopting execution %s, which a concurrent try or run with the same inputs owned: "
                           "it ended %s", arn, status)
         else:
             return None
         result = self._result_for(previous, records.root, inputs)
-        steps = records.steps(result["pipeline_name"], result["execution_id"])
         result["model_package_arn"] = model_package_arn(steps)
         LocalExecutionLink.persist(context=context, operator=self, url=result["console_url"])
         return self._settle(result, context, status=status, reason=previous.get("FailureReason") or "",
                             failed=failed_steps(steps))
+
+    def _resumable(self, previous: dict, definition: dict, records) -> bool:
+        """True (and the INFO line saying so) when ``previous`` Failed/Stopped and ran ``definition``."""
+        from airsage.pipeline_source import definition_sha256
+
+        arn, status = previous["PipelineExecutionArn"], previous.get("PipelineExecutionStatus")
+        if status not in ("Failed", "Stopped"):
+            return False
+        name, execution_id = previous["PipelineName"], previous["PipelineExecutionId"]
+        try:
+            ran = definition_sha256(records.definition(name, execution_id))
+        except (FileNotFoundError, ValueError) as err:
+            self.log.info("Starting a new execution: the definition %s ran with cannot be read (%s)", arn, err)
+            return False
+        wanted = definition_sha256(definition)
+        if ran != wanted:
+            self.log.info("Starting a new execution: definition changed since %s (%s) (sha256 %s -> %s)", arn, status,
+                          ran[:16], wanted[:16])
+            return False
+        try:
+            succeeded = sum(1 for s in records.steps(name, execution_id) if s.get("StepStatus") == "Succeeded")
+        except (FileNotFoundError, ValueError):
+            succeeded = 0
+        died = "no longer running" in (previous.get("FailureReason") or "")
+        self.log.info("Resuming execution %s (definition unchanged; %d steps succeeded): it ended %s: %s%s", arn,
+                      succeeded, status, previous.get("FailureReason") or "no reason given",
+                      " (its runner died)" if died else "")
+        return True
 
     def _why_new(self, records, name: str, display: str, inputs, previous: dict | None, context) -> str:
         from airsage.execution_inputs import changed_inputs
@@ -152,8 +226,9 @@ class RunLocalPipelineOperator(BaseOperator):
             return f"no execution for ds={run_ds(context)} yet; inputs: {inputs.summary()}"
         last = same_date[0]
         note = ExecutionClaim(records.root, name, last["PipelineExecutionDisplayName"]).note() or {}
-        return (f"inputs changed since {last['PipelineExecutionArn']} ({last.get('PipelineExecutionStatus')}): "
-                f"{changed_inputs(note.get('inputs'), inputs.record())}")
+        changes = changed_inputs(note.get("inputs"), inputs.record())
+        what = "definition" if "definition" in changes.split(", ") else "inputs"
+        return f"{what} changed since {last['PipelineExecutionArn']} ({last.get('PipelineExecutionStatus')}): {changes}"
 
     def _result_for(self, describe: dict, root: Path, inputs) -> dict[str, Any]:
         from airsage.execution_result import new_result
@@ -173,10 +248,11 @@ class RunLocalPipelineOperator(BaseOperator):
         result["inputs"] = inputs.record()
         return result
 
-    def _run(self, definition: dict, values: dict, name: str, display: str, inputs, context) -> dict[str, Any]:
+    def _run(self, definition: dict, values: dict, name: str, display: str, inputs, context,
+             resume: str | None = None) -> dict[str, Any]:
         from airsage.execution_result import failed_steps, model_package_arn
         from airsage.links.local_execution import execution_page_url
-        from sm_pipeline.local import run_pipeline
+        from sm_pipeline.local import StopHandle, new_execution_id, run_pipeline
 
         announced: list[str] = []
 
@@ -186,8 +262,16 @@ class RunLocalPipelineOperator(BaseOperator):
                 self.log.info("Execution page: %s", execution_page_url(name, event["execution_id"]))
             self.log.info("local runner: %s", json.dumps(event, default=str, sort_keys=True))
 
-        run = run_pipeline(definition, parameters=values, root=Path(self.local_root), pipeline_name=name,
-                           display_name=display, max_parallel=self.max_parallel, on_event=on_event)
+        # named in advance and stoppable, so that on_kill can stop it
+        execution_id = resume or new_execution_id()
+        self._stop = StopHandle()
+        self._running = (name, execution_id)
+        try:
+            run = run_pipeline(definition, parameters=values, root=Path(self.local_root), pipeline_name=name,
+                               display_name=display, max_parallel=self.max_parallel, on_event=on_event,
+                               execution_id=execution_id, stop=self._stop, resume=resume is not None)
+        finally:
+            self._running = None
         result = self._result_for(run.describe(), Path(self.local_root), inputs)
         result["property_files"] = run.property_files or {}
         result["model_package_arn"] = model_package_arn(run.steps)

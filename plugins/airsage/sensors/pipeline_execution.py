@@ -98,6 +98,16 @@ class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
             f"console: {self.execution.get('console_url')}"
         )
 
+    def on_kill(self) -> None:
+        """The task was killed while it ran (marked failed, cleared, timed out): stop the execution.
+
+        While deferred, the trigger's ``on_kill`` does this instead; a deferral itself, or a
+        triggerer restart, stops nothing.
+        """
+        execution = self.execution if isinstance(self.execution, dict) else {}
+        if execution.get("execution_arn"):
+            self.hook.stop_execution(execution["execution_arn"], "the wait task was killed")
+
     def poke(self, context) -> PokeReturnValue | bool:
         describe = self.hook.describe_pipeline_exec(self.execution["execution_arn"])
         status = describe["PipelineExecutionStatus"]

@@ -69,3 +69,25 @@ class PipelineExecutionTrigger(BaseTrigger):
         yield TriggerEvent(
             {"status": "timeout", "execution_status": status, "execution_arn": self.execution_arn}
         )
+
+    async def on_kill(self) -> None:
+        """A user marked the deferred task failed/succeeded or cleared it: stop the execution.
+
+        Only user actions call this; a triggerer restart or redistribution, a timeout and
+        ``cleanup()`` do not, so the execution survives them. An execution that already ended is
+        left alone.
+        """
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+        from botocore.exceptions import ClientError
+
+        hook = SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        async with await hook.get_async_conn() as conn:
+            try:
+                await conn.stop_pipeline_execution(PipelineExecutionArn=self.execution_arn)
+            except ClientError as err:
+                if "Only pipelines with 'Executing' status can be stopped" not in str(err):
+                    raise
+                self.log.info("Execution %s is not running; nothing to stop", self.execution_arn)
+                return
+        self.log.warning("Stopped pipeline execution %s: its task was killed by a user action",
+                         self.execution_arn)
