@@ -42,11 +42,19 @@ def test_upsert_creates_then_is_a_no_op_then_updates(hook, sm_client, names):
 
 
 def test_concurrent_create_falls_back_to_update(hook, sm_client, monkeypatch, names):
-    # another DAG run creates the pipeline between our describe and our create
-    real_describe = hook.describe_pipeline_or_none
-    monkeypatch.setattr(hook, "describe_pipeline_or_none", lambda name: None)
-    sm_client.create_pipeline(PipelineName=names.pipeline, PipelineDefinition=json.dumps(definition(threshold=1.0)),
-                              RoleArn=ROLE)
+    # another DAG run creates the pipeline between our describe and our create: the REAL describe
+    # runs (the pipeline is absent), then the other run's create lands before ours
+    real_describe, raced = hook.describe_pipeline_or_none, []
+
+    def describe_then_lose_the_race(name):
+        found = real_describe(name)
+        if not raced:
+            raced.append(name)
+            sm_client.create_pipeline(PipelineName=names.pipeline, PipelineDefinition=json.dumps(definition(threshold=1.0)),
+                                      RoleArn=ROLE)
+        return found
+
+    monkeypatch.setattr(hook, "describe_pipeline_or_none", describe_then_lose_the_race)
     result = hook.upsert_pipeline(names.pipeline, json.dumps(definition()), ROLE)
     assert result["action"] == "updated"
     monkeypatch.setattr(hook, "describe_pipeline_or_none", real_describe)
