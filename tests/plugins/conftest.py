@@ -32,10 +32,11 @@ FAKE_SECRET = "airsage-fake-secret-do-not-log"  # noqa: S105 - grepped for by th
 
 @pytest.fixture(scope="session")
 def sagemaker_service(tmp_path_factory):
-    """The emulated SageMaker service (with S3, SNS, SQS) for the session; its log is in build/test-artifacts."""
-    from service_support import serve
+    """The emulated SageMaker service (with S3, SNS, SQS) for the session; its log is in build/test-artifacts/plugins."""
+    from service_support import REPO, serve
 
-    served = serve(tmp_path_factory.mktemp("sagemaker-service"), "plugins")
+    served = serve(tmp_path_factory.mktemp("sagemaker-service"), "service",
+                   artifacts=REPO / "build" / "test-artifacts" / "plugins")
     yield served
     assert served.stop() == 0, f"serve did not exit cleanly; log: {served.log}"
 
