@@ -30,15 +30,6 @@ def share_botocore_models() -> None:
     Loader.load_service_model = load_service_model
 
 
-def moto_execution(arn: str):
-    """moto's in-process record of a pipeline execution (to set Failed/Stopped and reasons)."""
-    from moto.backends import get_backend
-
-    backend = get_backend("sagemaker")["123456789012"]["us-east-1"]
-    pipeline = arn.split(":pipeline/", 1)[1].split("/", 1)[0]
-    return backend.pipelines[pipeline].pipeline_executions[arn]
-
-
 class FakeTI:
     """Just enough of a TaskInstance for operators run outside the task runner."""
 

@@ -1,4 +1,4 @@
-"""On-call notifications: the Variable, the payload, the webhook (loopback server) and SNS (moto → SQS)."""
+"""On-call notifications: the Variable, the payload, the webhook (loopback server) and SNS (the emulated service → SQS)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,21 @@
-"""The SageMaker-backend operators against the moto server, run outside a DAG run."""
+"""The SageMaker-backend operators against the emulated SageMaker service, run outside a DAG run.
+
+Every outcome comes from a real execution of airsage_fake_source's small pipeline on the service:
+a failing processing script, StopPipelineExecution, the pipeline's own MSE Fail step, a step that
+sleeps, the evaluation report a processing job wrote, the version a RegisterModel step registered.
+No SageMaker call is stubbed and no service record is edited.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
-from airsage_fake_source import BUCKET, PIPELINE, PREFIX
-from airsage_test_support import moto_execution
+from airsage_fake_source import PREFIX
+from service_support import wait_for, wait_for_step
 
 from airsage.exceptions import PipelineExecutionFailed
 from airsage.hooks.sagemaker_pipeline import SageMakerPipelineHook
@@ -23,42 +30,52 @@ from airsage.triggers.pipeline_execution import PipelineExecutionTrigger
 
 SOURCE = "airsage_fake_source:build"
 RUN_ID = "scheduled__2026-11-01T00:00:00+00:00"
+DEFAULT = {"MseThreshold": "6", "ProcessingInstanceCount": 1}
 
 
 @pytest.fixture
-def deployed(aws_conn, make_context):
-    op = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE)
-    return op.execute(make_context())
+def deployed(names, make_context):
+    op = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE,
+                                config_overrides=names.overrides)
+    return {**op.execute(make_context()), "names": names}
 
 
-def start(make_context, parameters=None, run_id=RUN_ID, ds="2026-11-01"):
+def start(make_context, deployed, parameters=None, run_id=RUN_ID, ds="2026-11-01", display_name=None):
     op = StartPipelineExecutionOperator(
-        task_id="start_execution", pipeline=PIPELINE,
-        parameters=parameters if parameters is not None else {"MseThreshold": "6", "ProcessingInstanceCount": 1},
+        task_id="start_execution", pipeline=deployed["names"].pipeline,
+        parameters=parameters if parameters is not None else DEFAULT, display_name=display_name,
     )
     ctx = make_context(run_id=run_id, ds=ds)
     return op.execute(ctx), ctx
 
 
-def executions(sm_client):
-    return sm_client.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
+def finished(sm_client, result) -> dict:
+    """Wait until the service ran the execution to its end; returns DescribePipelineExecution."""
+    return wait_for(sm_client, result["execution_arn"], timeout=120)
 
 
-def test_upsert_operator_stages_code_once_and_deploys_once(aws_conn, make_context, s3_client, sm_client):
-    op = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE)
+def executions(sm_client, deployed):
+    return sm_client.list_pipeline_executions(PipelineName=deployed["names"].pipeline)["PipelineExecutionSummaries"]
+
+
+def test_upsert_operator_stages_code_once_and_deploys_once(names, make_context, s3_client, sm_client):
+    op = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE,
+                                config_overrides=names.overrides)
     first = op.execute(make_context())
-    assert (first["action"], first["code_uploaded"], first["bucket"], first["prefix"]) == ("created", 1, BUCKET, PREFIX)
-    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/code/")["Contents"]]
+    assert (first["action"], first["code_uploaded"], first["bucket"], first["prefix"]) == ("created", 1, names.bucket,
+                                                                                          PREFIX)
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=names.bucket, Prefix=f"{PREFIX}/code/")["Contents"]]
     assert len(keys) == 1 and keys[0].endswith("/evaluate.py")
-    second = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE).execute(make_context())
+    second = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE,
+                                    config_overrides=names.overrides).execute(make_context())
     assert (second["action"], second["code_uploaded"]) == ("unchanged", 0)
     changed = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE,
-                                     config_overrides={"mse": 3}).execute(make_context())
+                                     config_overrides={**names.overrides, "mse": 3}).execute(make_context())
     assert changed["action"] == "updated"
 
 
 def test_start_derives_display_name_casts_parameters_and_pushes_link(deployed, make_context, sm_client):
-    result, ctx = start(make_context)
+    result, ctx = start(make_context, deployed)
     assert result["display_name"].startswith(date_display_prefix("abalone_pipeline", "2026-11-01"))
     assert result["parameters"] == {"MseThreshold": "6.0", "ProcessingInstanceCount": "1"}
     assert result["inputs"]["parameters"] == result["parameters"]
@@ -66,17 +83,17 @@ def test_start_derives_display_name_casts_parameters_and_pushes_link(deployed, m
     assert result["execution_id"] == result["execution_arn"].rsplit("/", 1)[-1]
     assert result["console_url"].startswith("https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/pipelines/")
     sent = sm_client.list_pipeline_parameters_for_execution(PipelineExecutionArn=result["execution_arn"])
-    assert {p["Name"]: p["Value"] for p in sent["PipelineParameters"]} == result["parameters"]
+    assert {p["Name"]: p["Value"] for p in sent["PipelineParameters"]}.items() >= result["parameters"].items()
     link = ctx["ti"].xcoms[SageMakerPipelineExecutionLink.key]
     assert SageMakerPipelineExecutionLink().format_link(**link) == result["console_url"]
 
 
 def test_unknown_parameter_fails_without_starting(deployed, make_context, sm_client):
     with pytest.raises(AirflowFailException, match="unknown pipeline parameter 'MseTreshold'"):
-        start(make_context, {"MseTreshold": 5})
+        start(make_context, deployed, {"MseTreshold": 5})
     with pytest.raises(AirflowFailException, match="'ProcessingInstanceCount' is Integer"):
-        start(make_context, {"ProcessingInstanceCount": "one"})
-    assert executions(sm_client) == []
+        start(make_context, deployed, {"ProcessingInstanceCount": "one"})
+    assert executions(sm_client, deployed) == []
 
 
 STAGED = {"sha256": "a" * 64, "batch_sha256": "b" * 64}
@@ -89,28 +106,30 @@ def logged(capfd) -> str:
 
 
 def test_same_inputs_reattach_a_changed_input_starts_anew(deployed, make_context, sm_client, capfd):
-    first, _ = start(make_context)
-    moto_execution(first["execution_arn"]).pipeline_execution_status = "Executing"
-    again, _ = start(make_context)  # a retry of the same run
+    sleeping = {**DEFAULT, "Sleep": "20"}  # the first execution stays Executing while the test re-attaches
+    first, _ = start(make_context, deployed, sleeping)
+    again, _ = start(make_context, deployed, sleeping)  # a retry of the same run
     assert again["execution_arn"] == first["execution_arn"] and again["status"] == "Executing"
-    other_run, _ = start(make_context, run_id="manual__2026-11-01T08:00:00+00:00")  # same date, same inputs
+    other_run, _ = start(make_context, deployed, sleeping, run_id="manual__2026-11-01T08:00:00+00:00")  # same date
     assert other_run["execution_arn"] == first["execution_arn"]
     text = logged(capfd)
     assert "Re-attaching to Executing execution" in text and "same inputs (input data" in text
 
-    changed, _ = start(make_context, {"MseThreshold": "0.5", "ProcessingInstanceCount": 1})
+    changed, _ = start(make_context, deployed, {**sleeping, "MseThreshold": "0.5"})
     assert changed["execution_arn"] != first["execution_arn"]
     text = logged(capfd)
     assert f"inputs changed since {first['execution_arn']}" in text
     assert "parameter MseThreshold (6.0 -> 0.5)" in text
-    other_date, _ = start(make_context, run_id="scheduled__2026-11-02T00:00:00+00:00", ds="2026-11-02")
+    other_date, _ = start(make_context, deployed, run_id="scheduled__2026-11-02T00:00:00+00:00", ds="2026-11-02")
     assert other_date["execution_arn"] not in (first["execution_arn"], changed["execution_arn"])
-    assert len(executions(sm_client)) == 3
+    assert len(executions(sm_client, deployed)) == 3
+    for result in (first, changed):  # leave nothing running behind
+        SageMakerPipelineHook(aws_conn_id="aws_default").stop_execution(result["execution_arn"], "test over")
 
 
 def test_the_staged_data_hashes_are_inputs_too(deployed, make_context, sm_client):
     def start_with(staged):
-        op = StartPipelineExecutionOperator(task_id="start_execution", pipeline=PIPELINE,
+        op = StartPipelineExecutionOperator(task_id="start_execution", pipeline=deployed["names"].pipeline,
                                             parameters={"MseThreshold": "6"}, inputs=staged)
         return op.execute(make_context())
 
@@ -119,10 +138,11 @@ def test_the_staged_data_hashes_are_inputs_too(deployed, make_context, sm_client
     assert first["inputs"]["input data"] == "a" * 16
     assert start_with({**STAGED, "sha256": "c" * 64})["execution_arn"] != first["execution_arn"]
     assert start_with({**STAGED, "batch_sha256": "c" * 64})["execution_arn"] != first["execution_arn"]
-    assert len(executions(sm_client)) == 3
+    assert len(executions(sm_client, deployed)) == 3
 
 
 def test_a_killed_then_retried_start_creates_no_second_execution(deployed, make_context, sm_client, monkeypatch):
+    # fault injection around the REAL call: the start reaches the service, then the worker dies
     real_start = SageMakerPipelineHook.start_execution
     tokens = []
 
@@ -133,27 +153,39 @@ def test_a_killed_then_retried_start_creates_no_second_execution(deployed, make_
 
     monkeypatch.setattr(SageMakerPipelineHook, "start_execution", start_then_die)
     with pytest.raises(KeyboardInterrupt):
-        start(make_context)
+        start(make_context, deployed)
     monkeypatch.setattr(SageMakerPipelineHook, "start_execution", real_start)
-    retried, _ = start(make_context)
-    assert len(executions(sm_client)) == 1
-    assert executions(sm_client)[0]["PipelineExecutionArn"] == retried["execution_arn"]
+    retried, _ = start(make_context, deployed)
+    assert len(executions(sm_client, deployed)) == 1
+    assert executions(sm_client, deployed)[0]["PipelineExecutionArn"] == retried["execution_arn"]
     assert len(tokens) == 1
 
 
-def test_a_failed_execution_is_replaced_with_a_new_token(deployed, make_context, sm_client, monkeypatch):
-    first, _ = start(make_context)
-    moto_execution(first["execution_arn"]).pipeline_execution_status = "Failed"
+def test_a_failed_execution_is_resumed_then_replaced_with_a_new_token_once_the_definition_changed(
+        deployed, make_context, sm_client, monkeypatch, capfd):
+    # a fixed display name, so that the same "run" meets its failed execution after the definition changed
+    failing, display = {**DEFAULT, "Outcome": "fail"}, "abalone-pipeline-2026-11-01-fixed"
+    first, _ = start(make_context, deployed, failing, display_name=display)
+    assert finished(sm_client, first)["PipelineExecutionStatus"] == "Failed"
+    resumed, _ = start(make_context, deployed, failing, display_name=display)  # unchanged: RetryPipelineExecution
+    assert resumed["execution_arn"] == first["execution_arn"]
+    assert f"Resuming execution {first['execution_arn']} (definition unchanged" in logged(capfd)
+    assert finished(sm_client, first)["PipelineExecutionStatus"] == "Failed"
+
+    UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE,
+                           config_overrides={**deployed["names"].overrides, "mse": 3}).execute(make_context())
     tokens = []
     real_start = SageMakerPipelineHook.start_execution
     monkeypatch.setattr(SageMakerPipelineHook, "start_execution",
                         lambda self, *a, **kw: tokens.append(a[-1]) or real_start(self, *a, **kw))
-    second, _ = start(make_context)
+    second, _ = start(make_context, deployed, failing, display_name=display)
     assert second["execution_arn"] != first["execution_arn"]
-    assert len(executions(sm_client)) == 2
+    assert "Starting a new execution: definition changed since" in logged(capfd)
+    assert len(executions(sm_client, deployed)) == 2
     from airsage.naming import client_request_token
 
-    assert tokens == [client_request_token(second["display_name"], 1)]
+    assert tokens == [client_request_token(display, 1)]
+    finished(sm_client, second)
 
 
 def wait(execution, **kwargs):
@@ -161,8 +193,9 @@ def wait(execution, **kwargs):
                                    quality_gate_steps=("AbaloneMseFail",), poke_interval=0.01, **kwargs)
 
 
-def test_wait_returns_the_succeeded_result(deployed, make_context):
-    result, _ = start(make_context)
+def test_wait_returns_the_succeeded_result(deployed, make_context, sm_client):
+    result, _ = start(make_context, deployed)
+    finished(sm_client, result)
     ctx = make_context()
     done = wait(result).execute(ctx)
     assert done["status"] == "Succeeded" and done["execution_arn"] == result["execution_arn"]
@@ -170,53 +203,55 @@ def test_wait_returns_the_succeeded_result(deployed, make_context):
     assert SageMakerPipelineExecutionLink().format_link(**link) == result["console_url"]
 
 
-STEPS = [
-    {"StepName": "PreprocessAbalone", "StepStatus": "Succeeded"},
-    {"StepName": "TrainAbalone", "StepStatus": "Failed",
-     "FailureReason": "ClientError: AlgorithmError: train data has no rows"},
-    {"StepName": "EvaluateAbalone", "StepStatus": "NotStarted"},
-]
-
-
-@pytest.mark.parametrize("status", ["Failed", "Stopped"])
-def test_failed_or_stopped_fails_with_reason_and_failing_steps(deployed, make_context, monkeypatch, status):
-    result, _ = start(make_context)
-    record = moto_execution(result["execution_arn"])
-    record.pipeline_execution_status = status
-    record.pipeline_execution_failure_reason = "Step failure: One or multiple steps failed."
-    # moto lacks ListPipelineExecutionSteps: give the hook what SageMaker would list
-    monkeypatch.setattr(SageMakerPipelineHook, "execution_steps", lambda self, arn: STEPS)
+def test_a_failed_execution_fails_with_the_services_reason_and_failing_step(deployed, make_context, sm_client):
+    result, _ = start(make_context, deployed, {**DEFAULT, "Outcome": "fail"})
+    describe = finished(sm_client, result)
+    assert describe["PipelineExecutionStatus"] == "Failed"
     with pytest.raises(PipelineExecutionFailed) as failed:
         wait(result).execute(make_context())
     message = str(failed.value)
-    assert f"ended {status}: Step failure: One or multiple steps failed." in message
-    assert "TrainAbalone (Failed: ClientError: AlgorithmError: train data has no rows)" in message
+    assert f"ended Failed: {describe['FailureReason']}." in message
+    assert describe["FailureReason"].startswith("Step failure: EvaluateAbalone")
+    assert re.search(r"Failing steps: EvaluateAbalone \(Failed: [^)]*ClientError: AlgorithmError: train data has no "
+                     r"rows", message), message
     assert result["console_url"] in message and "Unknown" not in message
 
 
-def test_stopped_without_step_listing_still_names_status_and_reason(deployed, make_context):
-    result, _ = start(make_context)
-    moto_execution(result["execution_arn"]).pipeline_execution_status = "Stopped"
-    with pytest.raises(PipelineExecutionFailed, match="ended Stopped: the execution ended Stopped and SageMaker "
-                                                      "gave no reason. Failing steps: not listed"):
+def test_a_stopped_execution_fails_with_the_reason_and_the_stopped_step(deployed, make_context, sm_client):
+    result, _ = start(make_context, deployed, {**DEFAULT, "Sleep": "60"})
+    wait_for_step(sm_client, result["execution_arn"], "EvaluateAbalone", "Executing", timeout=60)
+    SageMakerPipelineHook(aws_conn_id="aws_default").stop_execution(result["execution_arn"], "stopped by the test")
+    assert finished(sm_client, result)["PipelineExecutionStatus"] == "Stopped"
+    with pytest.raises(PipelineExecutionFailed) as failed:
         wait(result, deferrable=False).execute(make_context())
+    message = str(failed.value)
+    assert "ended Stopped: Stopped by a StopPipelineExecution request." in message
+    assert "Failing steps: EvaluateAbalone (Stopped: " in message
+    assert result["console_url"] in message and "Unknown" not in message
 
 
-def test_the_pipelines_own_mse_fail_step_is_an_outcome_not_an_error(deployed, make_context, monkeypatch):
-    result, _ = start(make_context)
-    moto_execution(result["execution_arn"]).pipeline_execution_status = "Failed"
-    monkeypatch.setattr(SageMakerPipelineHook, "execution_steps", lambda self, arn: [
-        {"StepName": "EvaluateAbalone", "StepStatus": "Succeeded"},
-        {"StepName": "AbaloneMseFail", "StepStatus": "Failed", "FailureReason": "MSE 7.1 > 6.0"},
-    ])
+def test_stopped_without_step_listing_still_names_status_and_reason():
+    # The service always gives a reason and lists steps, so "SageMaker gave no reason" (the fallback
+    # wording of SageMakerPipelineHook.failure_details) and "not listed" (an endpoint without
+    # ListPipelineExecutionSteps) cannot be produced by a real execution: the message's formatting is
+    # covered here with plain values, no hook and no boto.
+    execution = {"execution_arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/x",
+                 "status": "Stopped", "console_url": "https://console.example/x"}
+    failed = PipelineExecutionFailed(execution, "the execution ended Stopped and SageMaker gave no reason", [],
+                                     steps_available=False)
+    assert re.search("ended Stopped: the execution ended Stopped and SageMaker gave no reason. Failing steps: not listed",
+                     str(failed))
+
+
+def test_the_pipelines_own_mse_fail_step_is_an_outcome_not_an_error(deployed, make_context, sm_client):
+    result, _ = start(make_context, deployed, {**DEFAULT, "Mse": "7.1"})
+    assert finished(sm_client, result)["PipelineExecutionStatus"] == "Failed"
     done = wait(result).execute(make_context())
     assert done["status"] == "Failed" and done["quality_gate_failed"] is True
 
 
-def test_executing_defers_to_the_trigger_which_reports_the_terminal_status(deployed, make_context):
-    result, _ = start(make_context)
-    record = moto_execution(result["execution_arn"])
-    record.pipeline_execution_status = "Executing"
+def test_executing_defers_to_the_trigger_which_reports_the_terminal_status(deployed, make_context, sm_client):
+    result, _ = start(make_context, deployed, {**DEFAULT, "Sleep": "60"})
     sensor = wait(result)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(make_context())
@@ -230,20 +265,12 @@ def test_executing_defers_to_the_trigger_which_reports_the_terminal_status(deplo
             return event.payload
 
     assert asyncio.run(first_event())["status"] == "timeout"
-    record.pipeline_execution_status = "Stopped"
+    SageMakerPipelineHook(aws_conn_id="aws_default").stop_execution(result["execution_arn"], "stopped by the test")
+    finished(sm_client, result)
     event = asyncio.run(first_event())
     assert event == {"status": "done", "execution_status": "Stopped", "execution_arn": result["execution_arn"]}
     with pytest.raises(PipelineExecutionFailed, match="ended Stopped"):
         sensor.execute_complete(make_context(), event)
-
-
-def put_evaluation(s3_client, execution_id, body, predictions=b"actual,predicted\n10,9.5\n7,7.4\n12,11\n"):
-    base = f"{PREFIX}/executions/{execution_id}/EvaluateAbalone/evaluation"
-    if body is not None:
-        s3_client.put_object(Bucket=BUCKET, Key=f"{base}/evaluation.json",
-                             Body=body if isinstance(body, bytes) else json.dumps(body).encode())
-    s3_client.put_object(Bucket=BUCKET, Key=f"{base}/predictions.csv", Body=predictions)
-    return f"s3://{BUCKET}/{base}/evaluation.json"
 
 
 REPORT = {"regression_metrics": {"mse": {"value": 4.25, "standard_deviation": 0.5},
@@ -254,28 +281,31 @@ def read_metrics(execution):
     return ReadPropertyFileOperator(task_id="read_metrics", execution=execution, backend="sagemaker")
 
 
-def test_read_metrics_resolves_the_report_from_the_executions_definition(deployed, make_context, s3_client):
-    result, _ = start(make_context)
-    uri = put_evaluation(s3_client, result["execution_id"], REPORT)
+def test_read_metrics_resolves_the_report_from_the_executions_definition(deployed, make_context, sm_client):
+    result, _ = start(make_context, deployed)  # the evaluate script reports mse 4.25 by default
+    finished(sm_client, result)
     ctx = make_context()
     metrics = read_metrics(result).execute(ctx)
     assert metrics["value"] == 4.25 and ctx["ti"].xcoms["value"] == 4.25
+    names = deployed["names"]
+    uri = f"s3://{names.bucket}/{PREFIX}/executions/{result['execution_id']}/EvaluateAbalone/evaluation/evaluation.json"
     assert metrics["report"] == REPORT and metrics["report_uri"] == uri
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    (None, "PropertyFile EvaluationReport of step EvaluateAbalone is missing: s3://airsage-test/abalone/executions/"),
-    (b"{oops", "is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
-    ({"regression_metrics": {"rmse": {"value": 1}}}, "JSON path 'regression_metrics.mse.value' not found: no key 'mse'"),
-    (b'{"regression_metrics": {"mse": {"value": NaN}}}', "regression_metrics.mse.value is nan, not a finite number"),
-    ({"regression_metrics": {"mse": {"value": "4.2"}}}, "regression_metrics.mse.value is '4.2' (str), not a number"),
+    ("missing", "PropertyFile EvaluationReport of step EvaluateAbalone is missing: s3://{bucket}/abalone/executions/"),
+    ("{oops", "is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+    ('{"regression_metrics": {"rmse": {"value": 1}}}', "JSON path 'regression_metrics.mse.value' not found: no key 'mse'"),
+    ('{"regression_metrics": {"mse": {"value": NaN}}}', "regression_metrics.mse.value is nan, not a finite number"),
+    ('{"regression_metrics": {"mse": {"value": "4.2"}}}', "regression_metrics.mse.value is '4.2' (str), not a number"),
 ])
-def test_read_metrics_fails_clearly_on_bad_reports(deployed, make_context, s3_client, body, message):
-    result, _ = start(make_context)
-    put_evaluation(s3_client, result["execution_id"], body)
+def test_read_metrics_fails_clearly_on_bad_reports(deployed, make_context, sm_client, body, message):
+    # the processing job writes the report (or none); the execution's end does not matter to read_metrics
+    result, _ = start(make_context, deployed, {**DEFAULT, "Report": body})
+    finished(sm_client, result)
     with pytest.raises(AirflowFailException) as failed:
         read_metrics(result).execute(make_context())
-    assert message in str(failed.value)
+    assert message.format(bucket=deployed["names"].bucket) in str(failed.value)
 
 
 @pytest.mark.parametrize(("value", "threshold", "branch"), [
@@ -294,16 +324,18 @@ def test_gate_rejects_non_numbers(make_context):
         gate.choose_branch(make_context())
 
 
-def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed, make_context, s3_client):
+def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed, make_context, s3_client, sm_client):
     from airsage.exceptions import QualityGateFailed
     from airsage.operators.alert import OnCallAlertOperator
     from airsage.operators.publish_report import PublishReportOperator
 
-    result, _ = start(make_context)
-    put_evaluation(s3_client, result["execution_id"], {"regression_metrics": {
-        "mse": {"value": 4.123456789, "standard_deviation": 0.5123456}, "rmse": {"value": 2.0306}}})
+    bucket = deployed["names"].bucket
+    report_body = {"regression_metrics": {"mse": {"value": 4.123456789, "standard_deviation": 0.5123456},
+                                          "rmse": {"value": 2.0306}}}
+    result, _ = start(make_context, deployed, {**DEFAULT, "Report": json.dumps(report_body)})
+    finished(sm_client, result)
     metrics = read_metrics(result).execute(make_context())
-    prefix = f"s3://{BUCKET}/{PREFIX}/reports/ds=2026-11-01"
+    prefix = f"s3://{bucket}/{PREFIX}/reports/ds=2026-11-01"
     date_key = f"{PREFIX}/reports/ds=2026-11-01"
 
     def publish(run_id=RUN_ID, op=PublishReportOperator, threshold="6.0"):
@@ -311,12 +343,12 @@ def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed
                   backend="sagemaker").execute(make_context(run_id=run_id))
 
     def body(key):
-        return s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     report = publish()
     run_key = f"{date_key}/run=scheduled__2026-11-01T00-00-00-00-00-"
-    assert report["report_uri"].startswith(f"s3://{BUCKET}/{run_key}") and report["report_uri"].endswith("/report.html")
-    folder = report["report_uri"].rsplit("/", 1)[0][len(f"s3://{BUCKET}/"):]
+    assert report["report_uri"].startswith(f"s3://{bucket}/{run_key}") and report["report_uri"].endswith("/report.html")
+    folder = report["report_uri"].rsplit("/", 1)[0][len(f"s3://{bucket}/"):]
     assert sorted(report["written"]) == ["metrics.json", "predicted_vs_actual.png", "report.html",
                                          "residual_histogram.png"]
     html = body(f"{folder}/report.html").decode()
@@ -338,7 +370,7 @@ def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed
     # the first run, re-done with another outcome, flips its own folder to an alert: never both
     with pytest.raises(QualityGateFailed, match=r"^quality gate: mse 4.123 > threshold 4$"):
         publish(op=OnCallAlertOperator, threshold=4)
-    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=BUCKET, Prefix=f"{folder}/")["Contents"]]
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket, Prefix=f"{folder}/")["Contents"]]
     assert keys == [f"{folder}/ALERT.json"]
     alert = json.loads(body(f"{folder}/ALERT.json"))
     assert (alert["kind"], alert["mse"], alert["threshold"], alert["value"]) == ("quality_gate", 4.123456789, 4.0,
@@ -346,61 +378,56 @@ def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed
     assert alert["execution_link"] == alert["console_url"] == result["console_url"]
     assert "quality gate: mse 4.123 > threshold 4" in alert["message"]
     latest = json.loads(body(f"{date_key}/latest.json"))
-    assert (latest["run_id"], latest["kind"], latest["uri"]) == (RUN_ID, "alert", f"s3://{BUCKET}/{folder}/ALERT.json")
+    assert (latest["run_id"], latest["kind"], latest["uri"]) == (RUN_ID, "alert", f"s3://{bucket}/{folder}/ALERT.json")
     with pytest.raises(AirflowFailException, match="not this run's ds=2026-11-01"):
         PublishReportOperator(task_id="publish_report", metrics=metrics, threshold="6.0",
                               report_prefix=prefix.replace("11-01", "11-02"), backend="sagemaker").execute(make_context())
 
 
-def test_read_metrics_prefers_the_steps_processing_job_output(deployed, make_context, s3_client, sm_client,
-                                                              monkeypatch):
+def test_read_metrics_prefers_the_steps_processing_job_output(deployed, make_context, sm_client):
     # where SageMaker lists the steps, the report is wherever the step's processing job wrote it
-    # (for a cached step: the source job), not where this execution's definition would put it
-    result, _ = start(make_context)
-    job = sm_client.create_processing_job(
-        ProcessingJobName="pipelines-abc-EvaluateAbalone-123", RoleArn="arn:aws:iam::123456789012:role/r",
-        AppSpecification={"ImageUri": "sklearn"},
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
-                                               "VolumeSizeInGB": 30}},
-        ProcessingOutputConfig={"Outputs": [{"OutputName": "evaluation", "S3Output": {
-            "S3Uri": f"s3://{BUCKET}/elsewhere/evaluation", "LocalPath": "/opt/ml/processing/evaluation",
-            "S3UploadMode": "EndOfJob"}}]},
-    )
-    monkeypatch.setattr(SageMakerPipelineHook, "execution_steps", lambda self, arn: [
-        {"StepName": "EvaluateAbalone", "StepStatus": "Succeeded",
-         "Metadata": {"ProcessingJob": {"Arn": job["ProcessingJobArn"]}}},
-    ])
-    s3_client.put_object(Bucket=BUCKET, Key="elsewhere/evaluation/evaluation.json",
-                         Body=json.dumps({"regression_metrics": {"mse": {"value": 3.5}}}).encode())
-    metrics = read_metrics(result).execute(make_context())
-    assert (metrics["value"], metrics["report_uri"]) == (3.5, f"s3://{BUCKET}/elsewhere/evaluation/evaluation.json")
+    # (for a cached step: the source job), not where this execution's definition would put it.
+    # The second execution (another date, same arguments) reuses the first one's EvaluateAbalone.
+    first, _ = start(make_context, deployed, {**DEFAULT, "Mse": "3.5"})
+    finished(sm_client, first)
+    second, _ = start(make_context, deployed, {**DEFAULT, "Mse": "3.5"}, run_id="scheduled__2026-11-02T00:00:00+00:00",
+                      ds="2026-11-02")
+    assert second["execution_arn"] != first["execution_arn"]
+    assert finished(sm_client, second)["PipelineExecutionStatus"] == "Succeeded"
+    steps = {s["StepName"]: s for s in sm_client.list_pipeline_execution_steps(
+        PipelineExecutionArn=second["execution_arn"])["PipelineExecutionSteps"]}
+    assert steps["EvaluateAbalone"]["CacheHitResult"]["SourcePipelineExecutionArn"] == first["execution_arn"]
+    metrics = read_metrics(second).execute(make_context())
+    bucket = deployed["names"].bucket
+    assert (metrics["value"], metrics["report_uri"]) == (
+        3.5, f"s3://{bucket}/{PREFIX}/executions/{first['execution_id']}/EvaluateAbalone/evaluation/evaluation.json")
 
 
-def test_wait_records_the_registered_model_package(deployed, make_context, monkeypatch):
-    result, _ = start(make_context)
-    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/airsage-abalone/7"
-    monkeypatch.setattr(SageMakerPipelineHook, "execution_steps", lambda self, arn: [
-        {"StepName": "RegisterAbaloneModel-RegisterModel", "StepStatus": "Succeeded",
-         "Metadata": {"RegisterModel": {"Arn": package}}},
-    ])
-    assert wait(result).execute(make_context())["model_package_arn"] == package
+def test_wait_records_the_registered_model_package(deployed, make_context, sm_client):
+    result, _ = start(make_context, deployed)
+    finished(sm_client, result)
+    group = deployed["names"].pipeline  # airsage_fake_source registers in a group named after the pipeline
+    (package,) = sm_client.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    assert re.fullmatch(rf"arn:aws:sagemaker:us-east-1:\d{{12}}:model-package/{group}/1", package["ModelPackageArn"])
+    assert wait(result).execute(make_context())["model_package_arn"] == package["ModelPackageArn"]
 
 
 @pytest.mark.parametrize("event", [None, {}, {"status": "timeout", "execution_status": "Executing"}])
-def test_a_resumed_wait_rechecks_the_execution_instead_of_trusting_the_event(deployed, make_context, event):
-    result, _ = start(make_context)  # moto: Succeeded at once
+def test_a_resumed_wait_rechecks_the_execution_instead_of_trusting_the_event(deployed, make_context, sm_client, event):
+    result, _ = start(make_context, deployed)
+    finished(sm_client, result)
     done = wait(result).execute_complete(make_context(), event)
     assert done["status"] == "Succeeded" and done["execution_arn"] == result["execution_arn"]
 
 
-def test_a_resumed_wait_on_a_running_execution_defers_again_or_gives_up_with_the_real_status(deployed,
-                                                                                            make_context):
-    result, _ = start(make_context)
-    moto_execution(result["execution_arn"]).pipeline_execution_status = "Executing"
+def test_a_resumed_wait_on_a_running_execution_defers_again_or_gives_up_with_the_real_status(deployed, make_context,
+                                                                                            sm_client):
+    # the evaluate script sleeps, then fails: Executing for a while, then Failed
+    result, _ = start(make_context, deployed, {**DEFAULT, "Sleep": "5", "Outcome": "fail"})
     with pytest.raises(TaskDeferred):
         wait(result).execute_complete(make_context(), None)
     with pytest.raises(AirflowException, match=r"Gave up waiting for .* after 2880 polls \(status now Executing\)"):
         wait(result).execute_complete(make_context(), {"status": "timeout", "execution_status": "Executing"})
-    moto_execution(result["execution_arn"]).pipeline_execution_status = "Failed"
+    finished(sm_client, result)
     with pytest.raises(PipelineExecutionFailed, match="ended Failed"):
         wait(result).execute_complete(make_context(), None)

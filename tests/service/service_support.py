@@ -37,10 +37,10 @@ class Served:
                 self.process.stdout.close()
 
 
-def serve(root: Path, name: str, extra_args: tuple[str, ...] = ()) -> Served:
-    """Start a service on a free port over ``root``; returns once it printed its URL."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / f"{name}-{uuid.uuid4().hex[:8]}.log"
+def serve(root: Path, name: str, extra_args: tuple[str, ...] = (), artifacts: Path = ARTIFACTS) -> Served:
+    """Start a service on a free port over ``root`` (its log in ``artifacts``); returns once it printed its URL."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    log = artifacts / f"{name}-{uuid.uuid4().hex[:8]}.log"
     with open(log, "w") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "sm_pipeline", "serve", "--port", "0", "--root", str(root), *extra_args],
