@@ -47,13 +47,6 @@ def services() -> tuple[str, str]:
     return postgres, redis_url
 
 
-def sm_pipeline_serve_available() -> bool:
-    """Whether ``python -m sm_pipeline serve`` exists (the emulated SageMaker service)."""
-    done = subprocess.run([sys.executable, "-m", "sm_pipeline", "serve", "--help"], cwd=REPO,
-                          env=launcher_environment(), capture_output=True, timeout=300, check=False)
-    return done.returncode == 0
-
-
 def _first_line(path: Path, process: subprocess.Popen, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -70,17 +63,13 @@ def _first_line(path: Path, process: subprocess.Popen, timeout: float) -> str:
 def emulated_aws(services, tmp_path_factory):
     """The emulated AWS endpoint the stack's DAGs use: ``{"url", "kind"}``.
 
-    ``sm_pipeline serve`` (executions run for real, and last) when it exists; until then moto
-    with an EvaluateAbalone stand-in (tests/stack/emulated_aws.py; executions end at once).
+    ``python -m sm_pipeline serve`` (SageMaker + S3 on one loopback endpoint): executions run for real
+    and last, so waits defer and stops, failures and restarts meet the service, not stand-ins.
     """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    if sm_pipeline_serve_available():
-        kind = "sm_pipeline serve"
-        root = tmp_path_factory.mktemp("emulated-aws")
-        argv = [sys.executable, "-m", "sm_pipeline", "serve", "--host", "127.0.0.1", "--port", "0", "--root", str(root)]
-    else:
-        kind = "moto"
-        argv = [sys.executable, str(Path(__file__).with_name("emulated_aws.py")), "--port", "0"]
+    kind = "sm_pipeline serve"
+    root = tmp_path_factory.mktemp("emulated-aws")
+    argv = [sys.executable, "-m", "sm_pipeline", "serve", "--host", "127.0.0.1", "--port", "0", "--root", str(root)]
     out = ARTIFACTS / f"emulated-aws-{secrets.token_hex(3)}.log"
     with open(out, "wb") as log:
         process = subprocess.Popen(argv, cwd=REPO, env=launcher_environment(), stdout=log,  # noqa: S603
