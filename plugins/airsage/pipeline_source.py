@@ -52,6 +52,19 @@ def definition_sha256(definition: str | dict) -> str:
     return hashlib.sha256(canonical_definition(definition).encode("utf-8")).hexdigest()
 
 
+def ran_the_same_definition(log, arn: str, status: str, ran: str | dict, wanted: str | dict) -> bool:
+    """Whether execution ``arn`` ran ``wanted``; if not, the INFO line saying a new execution starts and why.
+
+    The resume rule of both backends: a Failed/Stopped execution is resumed only with its own definition.
+    """
+    ran_sha, wanted_sha = definition_sha256(ran), definition_sha256(wanted)
+    if ran_sha == wanted_sha:
+        return True
+    log.info("Starting a new execution: definition changed since %s (%s) (sha256 %s -> %s)", arn, status,
+             ran_sha[:16], wanted_sha[:16])
+    return False
+
+
 def load_source(dotted: str | Callable[..., PipelineSource]) -> Callable[..., PipelineSource]:
     """Resolve ``"package.module:function"`` to the builder function."""
     if callable(dotted):

@@ -183,21 +183,18 @@ class RunLocalPipelineOperator(BaseOperator):
 
     def _resumable(self, previous: dict, definition: dict, records) -> bool:
         """True (and the INFO line saying so) when ``previous`` Failed/Stopped and ran ``definition``."""
-        from airsage.pipeline_source import definition_sha256
+        from airsage.pipeline_source import ran_the_same_definition
 
         arn, status = previous["PipelineExecutionArn"], previous.get("PipelineExecutionStatus")
         if status not in ("Failed", "Stopped"):
             return False
         name, execution_id = previous["PipelineName"], previous["PipelineExecutionId"]
         try:
-            ran = definition_sha256(records.definition(name, execution_id))
+            ran = records.definition(name, execution_id)
         except (FileNotFoundError, ValueError) as err:
             self.log.info("Starting a new execution: the definition %s ran with cannot be read (%s)", arn, err)
             return False
-        wanted = definition_sha256(definition)
-        if ran != wanted:
-            self.log.info("Starting a new execution: definition changed since %s (%s) (sha256 %s -> %s)", arn, status,
-                          ran[:16], wanted[:16])
+        if not ran_the_same_definition(self.log, arn, status, ran, definition):
             return False
         try:
             succeeded = sum(1 for s in records.steps(name, execution_id) if s.get("StepStatus") == "Succeeded")

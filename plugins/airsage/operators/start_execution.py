@@ -153,20 +153,17 @@ class StartPipelineExecutionOperator(AwsPipelineMixin, BaseOperator):
         from botocore.exceptions import ClientError
 
         from airsage.naming import client_request_token
-        from airsage.pipeline_source import definition_sha256
+        from airsage.pipeline_source import ran_the_same_definition
 
         arn, status = newest["PipelineExecutionArn"], newest["PipelineExecutionStatus"]
         if status not in ("Failed", "Stopped"):
             return None
         try:
-            ran = definition_sha256(self.hook.definition_for_execution(arn))
+            ran = self.hook.definition_for_execution(arn)
         except ClientError as err:
             self.log.info("Starting a new execution: the definition %s ran with cannot be read (%s)", arn, err)
             return None
-        deployed = definition_sha256(definition)
-        if ran != deployed:
-            self.log.info("Starting a new execution: definition changed since %s (%s) (sha256 %s -> %s)", arn, status,
-                          ran[:16], deployed[:16])
+        if not ran_the_same_definition(self.log, arn, status, ran, definition):
             return None
         steps = self.hook.execution_steps(arn)
         succeeded = sum(1 for s in steps or [] if s.get("StepStatus") == "Succeeded")
