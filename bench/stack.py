@@ -118,11 +118,22 @@ def measure(api, runs: int, label: str, timeout: float, source: str | None, idle
     wait_until("earlier runs to finish", lambda: all(quiet(a) and backfill_done(a) for a in (api, *idle)), timeout)
     conf = {"prefix": f"bench-{label}-{secrets.token_hex(3)}", **({"source": source} if source else {})}
     prime(api, conf, FIRST_DAY + runs, label, timeout)
-    api.post("/backfills", {
+    backfill = {
         "dag_id": DAG_ID, "from_date": f"2026-11-{FIRST_DAY:02d}T00:00:00Z",
         "to_date": f"2026-11-{FIRST_DAY + runs - 1:02d}T00:00:00Z", "max_active_runs": runs,
         "run_backwards": False, "dag_run_conf": conf, "reprocess_behavior": "none",
-    })
+    }
+    for attempt in range(10):
+        try:
+            api.post("/backfills", backfill)
+            break
+        except stack_module.StackError as err:
+            # SQLite (standalone): "Database is locked. Backfill creation is not supported on SQLite
+            # under concurrent access" while the scheduler writes; it passes on a later attempt
+            if "HTTP 503" not in str(err) or attempt == 9:
+                raise
+            progress(f"{label}: backfill creation refused ({str(err)[-80:]}); trying again")
+            time.sleep(2)
 
     def backfill_runs():
         found = [r["dag_run_id"] for r in api.get(f"/dags/{DAG_ID}/dagRuns?limit=100")["dag_runs"]

@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
-FIGURES = ("overhead_ratio", "cache_ratio", "scale_peak_rss_ratio", "scale_peak_rss_tree_ratio", "parallel_speedup")
+FIGURES = ("overhead_ratio", "cache_ratio", "scale_peak_rss_ratio", "scale_peak_rss_tree_ratio", "parallel_speedup",
+           "parallel_speedup_at_scale_rows")
 
 
 def test_quick_run_prints_median_min_max_and_goals_as_the_last_json_line():
@@ -26,6 +27,7 @@ def test_quick_run_prints_median_min_max_and_goals_as_the_last_json_line():
     assert ran.returncode == 0, ran.stderr[-3000:]
     figures = json.loads(ran.stdout.strip().splitlines()[-1])
     assert figures["quick"] is True and figures["rounds"] == 1 and figures["scale_rows"] == 20_000
+    assert figures["parallel_rows"] == 40_000
     for name in FIGURES:
         assert isinstance(figures[name], float) and figures[name] > 0, name
         assert figures[f"{name}_min"] <= figures[name] <= figures[f"{name}_max"], name
