@@ -64,14 +64,13 @@ class JobProcesses:
             pump.start()
             with self._lock:
                 self._live.add(process)
+                stopping = self.stop_event.is_set()  # stop_all ran between the check above and the add
+            if stopping:
+                _terminate_later(process)
             try:
-                while True:
-                    try:
-                        returncode = process.wait(timeout=0.2)
-                        break
-                    except subprocess.TimeoutExpired:
-                        if self.stop_event.is_set():
-                            _terminate(process)
+                # A blocking wait: the exit is seen at once (a wait with a timeout polls, up to
+                # 50 ms late per job). Stopping is stop_all's: it signals the live jobs itself.
+                returncode = process.wait()
             finally:
                 with self._lock:
                     self._live.discard(process)
@@ -87,7 +86,7 @@ class JobProcesses:
         with self._lock:
             live = list(self._live)
         for process in live:
-            _signal_group(process, signal.SIGTERM)
+            _terminate_later(process)
 
 
 _PR_SET_PDEATHSIG = 1
@@ -155,13 +154,20 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _terminate(process: subprocess.Popen) -> None:
+def _terminate_later(process: subprocess.Popen) -> None:
+    """SIGTERM to the job's process group now, SIGKILL after the grace period if it has not exited.
+
+    The job's own thread is blocked in ``process.wait()`` and reaps it; this never waits.
+    """
     _signal_group(process, signal.SIGTERM)
-    try:
-        process.wait(timeout=_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        _signal_group(process, signal.SIGKILL)
-        process.wait()
+
+    def kill_if_alive() -> None:
+        if process.returncode is None:
+            _signal_group(process, signal.SIGKILL)
+
+    timer = threading.Timer(_GRACE_SECONDS, kill_if_alive)
+    timer.daemon = True
+    timer.start()
 
 
 def _pump(source, log, tail: deque) -> None:
