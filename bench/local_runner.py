@@ -390,8 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         series.update(measure_parallel(definition, work, input_csv, batch_csv, args.parts, args.rounds,
                                        name="scale_rows", ceiling=False))
         shutil.rmtree(work / "scale-objects", ignore_errors=True)
-        parallel_csv, parallel_batch, _, _ = scale_data(definition, work, args.parallel_rows, "parallel-data")
-        shutil.rmtree(work / "parallel-data-objects", ignore_errors=True)
+        # only the files: measure_parallel stages them on its own root
+        parallel_csv, parallel_batch = work / "parallel-data.csv", work / "parallel-data-batch.csv"
+        progress(f"writing {args.parallel_rows:,} synthetic rows")
+        write_abalone_like(args.parallel_rows, 11, parallel_csv, header=True)
+        write_batch(parallel_csv, parallel_batch)
         extra["parallel_rows"] = args.parallel_rows
         extra["parallel_input_bytes"] = parallel_csv.stat().st_size
         series.update(measure_parallel(definition, work, parallel_csv, parallel_batch, args.parts, args.rounds))
