@@ -30,11 +30,13 @@ from stack_support import (
 )
 
 from dags import stack as stack_module
+from sm_pipeline.synthetic import write_abalone_like
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 LOCAL, SAGEMAKER = "abalone_pipeline_local", "abalone_pipeline"
 RUN_TIMEOUT = 600
+DEFERRED_ROWS = 1_000_000  # a 53 MB daily batch: its execution lasts long enough to defer on
 
 
 def test_every_component_is_healthy_and_both_workers_consume_the_queue(stack, api):
@@ -138,13 +140,22 @@ def test_a_killed_worker_s_tasks_are_retried_on_the_other_with_one_execution_per
     wait_for("worker1 to rejoin", lambda: victim["celery"] in stack.worker_queues(), 180)
 
 
-def test_a_deferred_wait_resumes_after_a_triggerer_restart(stack, api, emulated_aws):
+def test_a_deferred_wait_resumes_after_a_triggerer_restart(stack, api, emulated_aws, tmp_path):
+    # On the repository's 4,177 rows the emulated execution ends in about 1.2 s, before the sensor's
+    # first describe (about 1 s after start_execution): the wait never defers. A 1M-row daily batch
+    # keeps the execution running for many seconds, so the wait defers and the restart lands in it.
+    source = write_abalone_like(DEFERRED_ROWS, 11, tmp_path / "source.csv")
     unpause(api, SAGEMAKER)
-    run_id = trigger(api, SAGEMAKER, "2026-11-26")
+    run_id = trigger(api, SAGEMAKER, "2026-11-26", conf={"source": str(source)})
 
     def deferred():
-        return any(ti["task_id"] == "wait_for_execution" and ti["state"] == "deferred"
-                   for ti in task_instances(api, SAGEMAKER, run_id))
+        wait = next((ti for ti in task_instances(api, SAGEMAKER, run_id) if ti["task_id"] == "wait_for_execution"),
+                    None)
+        state = wait and wait["state"]
+        if state in ("success", "failed", "up_for_retry", "upstream_failed", "skipped"):
+            raise AssertionError(f"wait_for_execution ended {state} without deferring: the execution "
+                                 "ended before the sensor's first describe (the test needs a longer one)")
+        return state == "deferred"
 
     wait_for("wait_for_execution to defer", deferred, 300, interval=0.5)
     stack.restart("triggerer")
