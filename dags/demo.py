@@ -139,8 +139,9 @@ def airflow_env(home: Path, root: Path, *, port: int = DEFAULT_PORT, log_port: i
     # three DAG files: one parsing process keeps a core free for the tasks
     env.setdefault("AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES", "1")
     env.setdefault("AIRFLOW__API__WORKERS", "1")
-    # a finished task's slot is freed within 1 s, not up to 5 s (see docker-compose.yaml)
-    env.setdefault("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "1")
+    # a finished task's slot is freed within 1 s, not up to 5 s; AIRFLOW_MIN_HEARTBEAT_INTERVAL
+    # overrides it, as it does in docker-compose.yaml and `make stack`
+    env.setdefault("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", env.get("AIRFLOW_MIN_HEARTBEAT_INTERVAL") or "1")
     return env
 
 

@@ -120,6 +120,15 @@ def test_the_stack_environment_agrees_with_make_demo_s(env, site):
     assert demo_env["PYTHONPATH"].split(":")[:2] == env["PYTHONPATH"].split(":")
 
 
+@pytest.mark.parametrize("override", [None, "5"])
+def test_make_ui_and_the_stack_free_a_finished_task_s_slot_alike(compose, site, override):
+    shell = {} if override is None else {"AIRFLOW_MIN_HEARTBEAT_INTERVAL": override}
+    stack_env = stack_module.stack_environment(compose, site, interpolation_env=shell, base={})
+    demo_env = demo.airflow_env(site.dir, site.dir / "airsage-root", base=shell)
+    key = "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"
+    assert stack_env[key] == demo_env[key] == (override or "1")
+
+
 def test_components_are_the_compose_services_with_one_hostname_per_worker(compose, site):
     components = stack_module.airflow_components(compose, site, workers=3)
     commands = {c.name: c.argv[3:] for c in components}
@@ -220,3 +229,4 @@ def test_the_stack_waits_for_the_emulated_service_s_health_path_as_compose_does(
         server.server_close()
     assert seen == [HEALTH_PATH]
     assert not stack_module.emulator_answers(f"http://127.0.0.1:{server.server_address[1]}")  # nothing listens
+
