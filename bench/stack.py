@@ -58,6 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dags import stack as stack_module  # noqa: E402
+from dags.stack import quoted, wait_until  # noqa: E402
 
 DAG_ID = "abalone_pipeline_local"
 FIRST_DAY = 2  # logical dates 2026-11-02 ... (after the DAG's start_date, before today)
@@ -67,31 +68,9 @@ def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def quoted(run_id: str) -> str:
-    import urllib.parse
-
-    return urllib.parse.quote(run_id, safe="")
-
-
-def wait_until(what: str, condition, timeout: float, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise stack_module.StackError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
 def quiet(api) -> bool:
     """No run of the DAG is queued or running (the catch-up run unpausing creates, an earlier measurement)."""
-    runs = api.get(f"/dags/{DAG_ID}/dagRuns?limit=100")["dag_runs"]
-    return not [r for r in runs if r["state"] in ("queued", "running")]
-
-
-def run_state(api, run_id: str) -> str:
-    return api.get(f"/dags/{DAG_ID}/dagRuns/{quoted(run_id)}")["state"]
+    return not api.active_runs(DAG_ID)
 
 
 def prime(api, conf: dict, day: int, label: str, timeout: float) -> None:
@@ -99,7 +78,7 @@ def prime(api, conf: dict, day: int, label: str, timeout: float) -> None:
     run_id = api.post(f"/dags/{DAG_ID}/dagRuns", {"logical_date": f"2026-11-{day:02d}T00:00:00Z",
                                                   "conf": conf})["dag_run_id"]
     state = wait_until(f"the priming run of {label}",
-                       lambda: (s := run_state(api, run_id)) in ("success", "failed") and s, timeout)
+                       lambda: (s := api.run_state(DAG_ID, run_id)) in ("success", "failed") and s, timeout)
     if state != "success":
         raise stack_module.StackError(f"{label}: priming run {run_id} {state}; see the task logs")
     api.request("DELETE", f"/dags/{DAG_ID}/dagRuns/{quoted(run_id)}")

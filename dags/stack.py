@@ -56,7 +56,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 DEFAULT_DIR = REPO / "build" / "stack"
@@ -666,15 +668,24 @@ def _pgid(proc) -> int | None:
         return None
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.3) -> bool:
-    """Poll ``condition`` for up to ``timeout`` s; whether it became true."""
+def poll(condition: Callable[[], T], timeout: float, interval: float = 0.3) -> T | None:
+    """Call ``condition`` every ``interval`` s for up to ``timeout`` s; its first truthy value, else None."""
     deadline = time.monotonic() + timeout
     while True:
-        if condition():
-            return True
+        value = condition()
+        if value:
+            return value
         if time.monotonic() >= deadline:
-            return False
+            return None
         time.sleep(interval)
+
+
+def wait_until(what: str, condition: Callable[[], T], timeout: float, interval: float = 2.0) -> T:
+    """:func:`poll`, and StackError naming ``what`` when ``condition`` stays falsy for ``timeout`` s."""
+    value = poll(condition, timeout, interval)
+    if not value:
+        raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return value
 
 
 def signal_processes(processes: list, sig: int) -> None:
@@ -772,6 +783,24 @@ class AirflowApi:
     def patch(self, path: str, body):
         """PATCH /api/v2``path``."""
         return self.request("PATCH", path, body)
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        """The state of one DAG run."""
+        return self.get(f"/dags/{dag_id}/dagRuns/{quoted(run_id)}")["state"]
+
+    def active_runs(self, dag_id: str) -> list[str]:
+        """The ids of ``dag_id``'s runs that are queued or running (of its latest 100)."""
+        return [r["dag_run_id"] for r in self.get(f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+                if r["state"] in ("queued", "running")]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        """The task instances of one run (task_id, state, hostname, queue, try_number ...)."""
+        return self.get(f"/dags/{dag_id}/dagRuns/{quoted(run_id)}/taskInstances")["task_instances"]
+
+
+def quoted(value: str) -> str:
+    """A run id or task id as one URL path segment (run ids hold ':' and '+')."""
+    return urllib.parse.quote(value, safe="")
 
 
 def http_json(url: str, timeout: float = 5.0):
@@ -918,7 +947,7 @@ class Stack:
         signal_processes([p for p in first if p.pid in leaders and leaders[p.pid].startswith("worker")
                           or _pgid(p) in leaders and not leaders[_pgid(p)].startswith("worker")],
                          signal.SIGTERM)
-        _wait_until(lambda: not running(), grace)
+        poll(lambda: not running(), grace)
         stop_processes(running, grace=0)
         return len(first)
 

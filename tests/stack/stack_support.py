@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
-import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
+
+from dags.stack import quoted
+from dags.stack import wait_until as wait_for  # a StackError naming what it waited for
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "build" / "test-artifacts" / "stack"
@@ -28,11 +29,6 @@ def launcher_environment() -> dict[str, str]:
             and (not key.startswith("AIRSAGE_") or key.startswith("AIRSAGE_STACK_"))}
 
 
-def quoted(value: str) -> str:
-    """A run id or task id as one URL path segment (run ids hold ':' and '+')."""
-    return urllib.parse.quote(value, safe="")
-
-
 def unpause(api, dag_id: str) -> None:
     """Unpause ``dag_id`` (DAGs start paused, as in compose)."""
     api.patch(f"/dags/{dag_id}", {"is_paused": False})
@@ -44,23 +40,6 @@ def trigger(api, dag_id: str, day: str, conf: dict | None = None) -> str:
     return run["dag_run_id"]
 
 
-def run_state(api, dag_id: str, run_id: str) -> str:
-    """The state of one DAG run."""
-    return api.get(f"/dags/{dag_id}/dagRuns/{quoted(run_id)}")["state"]
-
-
-def wait_for(what: str, condition: Callable[[], object], timeout: float, interval: float = 3.0):
-    """Poll ``condition`` until it returns something truthy; that value, or AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
 def wait_for_runs(api, dag_id: str, run_ids: Iterable[str], timeout: float) -> dict[str, str]:
     """Wait until every run is success or failed; ``{run_id: state}``."""
     run_ids = list(run_ids)
@@ -69,16 +48,11 @@ def wait_for_runs(api, dag_id: str, run_ids: Iterable[str], timeout: float) -> d
     def finished():
         for run_id in run_ids:
             if states.get(run_id) not in TERMINAL_RUN_STATES:
-                states[run_id] = run_state(api, dag_id, run_id)
+                states[run_id] = api.run_state(dag_id, run_id)
         return all(states[r] in TERMINAL_RUN_STATES for r in run_ids)
 
     wait_for(f"runs {run_ids} of {dag_id} to finish (now {states})", finished, timeout)
     return states
-
-
-def task_instances(api, dag_id: str, run_id: str) -> list[dict]:
-    """The task instances of one run (hostname, queue, state, try_number ...)."""
-    return api.get(f"/dags/{dag_id}/dagRuns/{quoted(run_id)}/taskInstances")["task_instances"]
 
 
 def tries(api, dag_id: str, run_id: str, task_id: str) -> list[dict]:
@@ -134,9 +108,3 @@ def one_execution_per_run(api, dag_id: str, run_ids, count) -> None:
         executions = count(result["display_name"])
         assert [e["PipelineExecutionArn"] for e in executions] == [result["execution_arn"]], (run_id, executions)
         assert executions[0]["PipelineExecutionStatus"] == "Succeeded", (run_id, executions)
-
-
-def active_runs(api, dag_id: str) -> list[str]:
-    """Runs of ``dag_id`` that are queued or running."""
-    return [r["dag_run_id"] for r in api.get(f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
-            if r["state"] in ("queued", "running")]

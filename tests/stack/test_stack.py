@@ -16,12 +16,10 @@ import sys
 import pytest
 from stack_support import (
     REPO,
-    active_runs,
     emulated_executions,
     launcher_environment,
     local_executions,
     one_execution_per_run,
-    task_instances,
     tries,
     trigger,
     unpause,
@@ -68,7 +66,7 @@ def test_both_dags_run_to_success_when_triggered_through_the_rest_api(stack, api
     runs = {LOCAL: trigger(api, LOCAL, "2026-11-20"), SAGEMAKER: trigger(api, SAGEMAKER, "2026-11-20")}
     for dag_id, run_id in runs.items():
         assert wait_for_runs(api, dag_id, [run_id], RUN_TIMEOUT) == {run_id: "success"}, dag_id
-        states = {ti["task_id"]: ti["state"] for ti in task_instances(api, dag_id, run_id)}
+        states = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag_id, run_id)}
         assert states["publish_report"] == "success" and states["alert_on_call"] == "skipped", states
     one_execution_per_run(api, LOCAL, [runs[LOCAL]], lambda name: local_executions(stack.root, name))
     one_execution_per_run(api, SAGEMAKER, [runs[SAGEMAKER]], lambda name: emulated_executions(emulated_aws["url"], name))
@@ -93,14 +91,14 @@ def test_a_four_date_backfill_lands_on_both_workers_and_finishes_across_a_schedu
     runs = wait_for("the backfill's 4 runs", backfill_runs, 120)
 
     def a_task_running():
-        return any(ti["state"] == "running" for run_id in runs for ti in task_instances(api, LOCAL, run_id))
+        return any(ti["state"] == "running" for run_id in runs for ti in api.task_instances(LOCAL, run_id))
 
     # the scheduler goes down mid-run (SIGTERM, as `docker compose restart airflow-scheduler`)
     wait_for("a task of the backfill to be running", a_task_running, 300, interval=0.5)
     stack.restart("scheduler")
 
     assert wait_for_runs(api, LOCAL, runs, RUN_TIMEOUT) == dict.fromkeys(runs, "success")
-    finished = [ti for run_id in runs for ti in task_instances(api, LOCAL, run_id) if ti["state"] == "success"]
+    finished = [ti for run_id in runs for ti in api.task_instances(LOCAL, run_id) if ti["state"] == "success"]
     assert {ti["hostname"] for ti in finished} == {w["hostname"] for w in stack.workers().values()}
     assert {ti["queue"] for ti in finished} == {"default"}
     one_execution_per_run(api, LOCAL, runs, lambda name: local_executions(stack.root, name))
@@ -113,14 +111,14 @@ def test_a_killed_worker_s_tasks_are_retried_on_the_other_with_one_execution_per
     # The SageMaker DAG: its execution lives on the (emulated) service, not in the worker, so a
     # retry re-attaches to it. (The local backend's runner dies with its worker by design.)
     unpause(api, SAGEMAKER)
-    wait_for("earlier runs of the DAG to finish", lambda: not active_runs(api, SAGEMAKER), RUN_TIMEOUT)
+    wait_for("earlier runs of the DAG to finish", lambda: not api.active_runs(SAGEMAKER), RUN_TIMEOUT)
     before = len(emulated_executions(emulated_aws["url"]))
     runs = [trigger(api, SAGEMAKER, f"2026-11-{day}") for day in (12, 13, 14)]  # the DAG's max_active_runs
     victim, survivor = stack.workers()["worker1"], stack.workers()["worker2"]
 
     def victim_running_a_task():
         for run_id in runs:
-            for ti in task_instances(api, SAGEMAKER, run_id):
+            for ti in api.task_instances(SAGEMAKER, run_id):
                 if ti["hostname"] == victim["hostname"] and ti["state"] == "running":
                     return run_id, ti["task_id"]
         return None
@@ -149,7 +147,7 @@ def test_a_deferred_wait_resumes_after_a_triggerer_restart(stack, api, emulated_
     run_id = trigger(api, SAGEMAKER, "2026-11-26", conf={"source": str(source)})
 
     def deferred():
-        wait = next((ti for ti in task_instances(api, SAGEMAKER, run_id) if ti["task_id"] == "wait_for_execution"),
+        wait = next((ti for ti in api.task_instances(SAGEMAKER, run_id) if ti["task_id"] == "wait_for_execution"),
                     None)
         state = wait and wait["state"]
         if state in ("success", "failed", "up_for_retry", "upstream_failed", "skipped"):

@@ -230,3 +230,10 @@ def test_the_stack_waits_for_the_emulated_service_s_health_path_as_compose_does(
     assert seen == [HEALTH_PATH]
     assert not stack_module.emulator_answers(f"http://127.0.0.1:{server.server_address[1]}")  # nothing listens
 
+
+def test_wait_until_returns_the_first_truthy_value_or_names_what_it_waited_for():
+    answers = iter([None, [], ["run-1"]])
+    assert stack_module.wait_until("a run", lambda: next(answers), timeout=60, interval=0) == ["run-1"]
+    with pytest.raises(stack_module.StackError, match=r"^timed out after 0 s waiting for the scheduler$"):
+        stack_module.wait_until("the scheduler", lambda: None, timeout=0, interval=0)
+    assert stack_module.poll(lambda: 0, timeout=0) is None
