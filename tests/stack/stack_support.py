@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from dags.stack import quoted
+from dags.stack import StackError, quoted
 from dags.stack import wait_until as wait_for  # a StackError naming what it waited for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,10 @@ def wait_for_runs(api, dag_id: str, run_ids: Iterable[str], timeout: float) -> d
                 states[run_id] = api.run_state(dag_id, run_id)
         return all(states[r] in TERMINAL_RUN_STATES for r in run_ids)
 
-    wait_for(f"runs {run_ids} of {dag_id} to finish (now {states})", finished, timeout)
+    try:
+        wait_for(f"runs {run_ids} of {dag_id} to finish", finished, timeout)
+    except StackError as err:  # the states at the timeout, not those when the wait began
+        raise StackError(f"{err} (now {states})") from None
     return states
 
 
