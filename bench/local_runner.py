@@ -41,7 +41,6 @@ import json
 import logging
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -53,22 +52,20 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from sm_pipeline.config import load_config  # noqa: E402
-from sm_pipeline.definition import definition_dict  # noqa: E402
+from figures import progress, summarise  # noqa: E402 - bench/ is on sys.path when this runs as a script
+
+from sm_pipeline.abalone.config import load_config  # noqa: E402
+from sm_pipeline.abalone.definition import definition_dict  # noqa: E402
+from sm_pipeline.abalone.synthetic import write_abalone_like  # noqa: E402
 from sm_pipeline.local import builtin_xgboost, run_pipeline  # noqa: E402
 from sm_pipeline.local.staging import stage_code_objects  # noqa: E402
 from sm_pipeline.storage import ObjectStore  # noqa: E402
-from sm_pipeline.synthetic import write_abalone_like  # noqa: E402
 
 CODE_DIR = REPO_ROOT / "processing_code"
 
 
-def progress(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 def step_of(definition: dict, step_type: str, name_start: str = "") -> dict:
-    from sm_pipeline.validate import flatten_steps
+    from sm_pipeline.step_graph import flatten_steps
 
     return next(e.step for e in flatten_steps(definition) if e.type == step_type and e.name.startswith(name_start))
 
@@ -332,25 +329,6 @@ GOALS = {"overhead_ratio": ("<=", 1.25), "cache_ratio": ("<=", 0.15), "scale_pea
          "scale_10m_peak_rss_ratio": ("<=", 1.5), "parallel_speedup": (">=", 1.8)}
 
 
-def summarise(series: dict[str, list[float]]) -> dict:
-    """Median of the rounds under each figure's name, with ``_min`` and ``_max``; goals and whether met."""
-    figures: dict = {}
-    for name, values in series.items():
-        if not values:
-            continue
-        figures[name] = round(statistics.median(values), 4)
-        figures[f"{name}_min"] = round(min(values), 4)
-        figures[f"{name}_max"] = round(max(values), 4)
-        if name in GOALS:
-            progress(f"{name}: {min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f} "
-                     f"(min / median / max of {len(values)}; goal {GOALS[name][0]} {GOALS[name][1]})")
-    measured = {name: goal for name, goal in GOALS.items() if name in figures}
-    figures["goals"] = {name: f"{op}{limit}" for name, (op, limit) in measured.items()}
-    figures["met"] = {name: (figures[name] <= limit if op == "<=" else figures[name] >= limit)
-                      for name, (op, limit) in measured.items()}
-    return figures
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the scale and parallel runs")
@@ -416,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     extra["load_average_at_end"] = round(os.getloadavg()[0], 2)
-    figures = {**extra, **summarise(series)}
+    figures = {**extra, **summarise(series, GOALS)}
     if args.json:
         print(json.dumps(figures))
     else:

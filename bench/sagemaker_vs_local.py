@@ -28,7 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dags import demo  # noqa: E402 - the demo's Airflow environment and service launcher
+from figures import spread  # noqa: E402 - bench/ is on sys.path when this runs as a script
+
+from launchers.airflow_env import DAG_IDS, airflow, airflow_env, ensure_db  # noqa: E402
+from launchers.demo import outcome  # noqa: E402
+from launchers.emulated_aws import EmulatedSageMaker, sagemaker_demo_env  # noqa: E402
 
 GOAL = 1.3
 FIRST_DAY = date(2026, 11, 10)  # on or after the DAGs' start_date, or no task runs
@@ -41,20 +45,15 @@ def run_dag(dag_id: str, ds: str, env: dict[str, str], log: Path, objects: Path)
     """
     started = time.perf_counter()
     with log.open("w") as out:
-        done = subprocess.run(demo.airflow("dags", "test", dag_id, ds, "--conf", json.dumps({"mse_threshold": 50.0})),  # noqa: S603
+        done = subprocess.run(airflow("dags", "test", dag_id, ds, "--conf", json.dumps({"mse_threshold": 50.0})),  # noqa: S603
                               env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
     seconds = time.perf_counter() - started
     text = log.read_text(errors="replace")
-    kind, report, _ = demo.outcome(objects, ds, env)
+    kind, report, _ = outcome(objects, ds, env)
     if done.returncode != 0 or "state=success" not in text or kind != "report" or not report.is_file():
         raise SystemExit(f"{dag_id} for {ds} did not succeed with a report (exit {done.returncode}, outcome "
                          f"{kind}); log: {log}")
     return seconds
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    """min / median / max, rounded."""
-    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3), "max": round(max(values), 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,22 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="airsage-bench-") as tmp:
         work = Path(tmp)
         home = work / "airflow"
-        base = demo.airflow_env(home, work / "local-0")
-        demo.ensure_db(home, base)
-        service = demo.EmulatedSageMaker.start(work / "service", logs / "service.log",
-                                               demo.sagemaker_demo_env(base, "http://127.0.0.1:9"))
+        base = airflow_env(home, work / "local-0")
+        ensure_db(home, base)
+        service = EmulatedSageMaker.start(work / "service", logs / "service.log",
+                                               sagemaker_demo_env(base, "http://127.0.0.1:9"))
         local, sagemaker = [], []
         try:
             for i in range(args.runs):
                 ds = (FIRST_DAY + timedelta(days=i)).isoformat()
-                local_env = demo.airflow_env(home, work / f"local-{i}")
-                local.append(run_dag(demo.DAG_IDS["local"], ds, local_env, logs / f"local-{i}.log", work / f"local-{i}"))
+                local_env = airflow_env(home, work / f"local-{i}")
+                local.append(run_dag(DAG_IDS["local"], ds, local_env, logs / f"local-{i}.log", work / f"local-{i}"))
                 bucket = f"airsage-bench-{i}"
                 (work / "service" / bucket).mkdir(parents=True, exist_ok=True)  # a directory of the root is a bucket
-                sm_env = demo.sagemaker_demo_env(base, service.url)
+                sm_env = sagemaker_demo_env(base, service.url)
                 sm_env.update({"AIRFLOW_VAR_AIRSAGE_BUCKET": bucket, "AIRSAGE_PIPELINE_NAME": f"airsage-bench-{i}",
                                "AIRSAGE_POLL_INTERVAL": "0.5"})
-                sagemaker.append(run_dag(demo.DAG_IDS["sagemaker"], ds, sm_env, logs / f"sagemaker-{i}.log",
+                sagemaker.append(run_dag(DAG_IDS["sagemaker"], ds, sm_env, logs / f"sagemaker-{i}.log",
                                          work / "service"))
                 print(f"run {i + 1}/{args.runs}: local {local[-1]:.2f}s  sagemaker (emulated) {sagemaker[-1]:.2f}s",
                       flush=True)

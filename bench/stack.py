@@ -6,11 +6,11 @@
 
 Measured side by side in one invocation (progress on stderr, JSON on the last stdout line):
 
-- **stack**: one ``make stack`` stack (``dags.stack.up``: CeleryExecutor, PostgreSQL, Redis)
+- **stack**: one ``make stack`` stack (``launchers.stack.up``: CeleryExecutor, PostgreSQL, Redis)
   with 2 workers of ``--concurrency`` task slots each; per repeat, N runs of
   abalone_pipeline_local with both workers, and N with worker2 stopped (1 worker).
 - **standalone**: ``airflow standalone`` (SQLite, LocalExecutor) with ``make ui``'s environment
-  (``dags.demo.airflow_env``), its parallelism set to the 2-worker stack's slots. Standalone and
+  (``launchers.airflow_env.airflow_env``), its parallelism set to the 2-worker stack's slots. Standalone and
   not ``airflow dags test``: ``dags test`` runs one DAG run inside its own process, so N runs
   would run one after another; standalone is the one-machine deployment the stack replaces.
 
@@ -47,7 +47,6 @@ import argparse
 import json
 import os
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -57,8 +56,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dags import stack as stack_module  # noqa: E402
-from dags.stack import quoted, wait_until  # noqa: E402
+from figures import spread  # noqa: E402 - bench/ is on sys.path when this runs as a script
+
+from launchers import LOOPBACK, LauncherError  # noqa: E402
+from launchers import stack as stack_module  # noqa: E402
+from launchers.airflow_api import AirflowApi, quoted, wait_until  # noqa: E402
+from launchers.airflow_env import airflow_env  # noqa: E402
+from launchers.supervisor import Component, Supervisor, free_port  # noqa: E402
 
 DAG_ID = "abalone_pipeline_local"
 FIRST_DAY = 2  # logical dates 2026-11-02 ... (after the DAG's start_date, before today)
@@ -80,7 +84,7 @@ def prime(api, conf: dict, day: int, label: str, timeout: float) -> None:
     state = wait_until(f"the priming run of {label}",
                        lambda: (s := api.run_state(DAG_ID, run_id)) in ("success", "failed") and s, timeout)
     if state != "success":
-        raise stack_module.StackError(f"{label}: priming run {run_id} {state}; see the task logs")
+        raise LauncherError(f"{label}: priming run {run_id} {state}; see the task logs")
     api.request("DELETE", f"/dags/{DAG_ID}/dagRuns/{quoted(run_id)}")
 
 
@@ -106,7 +110,7 @@ def measure(api, runs: int, label: str, timeout: float, source: str | None, idle
         try:
             api.post("/backfills", backfill)
             break
-        except stack_module.StackError as err:
+        except LauncherError as err:
             # SQLite (standalone): "Database is locked. Backfill creation is not supported on SQLite
             # under concurrent access" while the scheduler writes; it passes on a later attempt
             if "HTTP 503" not in str(err) or attempt == 9:
@@ -128,7 +132,7 @@ def measure(api, runs: int, label: str, timeout: float, source: str | None, idle
     answers = wait_until(f"{runs} runs ({label})", finished, timeout, interval=3.0)
     failed = [a["dag_run_id"] for a in answers if a["state"] != "success"]
     if failed:
-        raise stack_module.StackError(f"{label}: run(s) {failed} failed; see the task logs")
+        raise LauncherError(f"{label}: run(s) {failed} failed; see the task logs")
     start = min(datetime.fromisoformat(a["queued_at"]) for a in answers)
     end = max(datetime.fromisoformat(a["end_date"]) for a in answers)
     wait_until(f"the backfill of {label} to complete", lambda: backfill_done(api), timeout, interval=1.0)
@@ -143,50 +147,45 @@ class Standalone:
     """``airflow standalone`` with ``make ui``'s environment, on a free port, in a folder of its own."""
 
     def __init__(self, home: Path, slots: int):
-        from dags import demo
-
         self.home = home
-        self.port = stack_module.free_port()
+        self.port = free_port()
         self.id = "bench" + secrets.token_hex(4)
-        env = demo.airflow_env(home, home / "airsage-root")
-        url = f"http://{stack_module.LOOPBACK}:{self.port}"
+        env = airflow_env(home, home / "airsage-root")
+        url = f"http://{LOOPBACK}:{self.port}"
         env.update({
-            "AIRFLOW__API__HOST": stack_module.LOOPBACK, "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__HOST": LOOPBACK, "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": url + "/", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": url + "/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__CORE__PARALLELISM": str(slots),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "airflow:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
             # the log servers bind fixed ports; free ones keep this off a running `make ui`
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(stack_module.free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(stack_module.free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AWS_EC2_METADATA_DISABLED": "true",
         })
         self.env = env
         self.url = url
-        self.component = stack_module.Component("standalone", [sys.executable, "-m", "airflow", "standalone"])
+        # the marker finds the task processes' runner jobs, which start sessions of their own
+        self.supervisor = Supervisor(marker=("AIRSAGE_BENCH_ID", self.id))
+        self.component = Component("standalone", [sys.executable, "-m", "airflow", "standalone"])
 
     def start(self, timeout: float):
         """Start it; the REST client once the API answers and the DAG is parsed."""
-        stack_module.spawn(self.component, self.env, self.home / "logs", self.id)
+        self.supervisor.start(self.component, self.env, self.home / "logs" / "standalone.log")
 
         def api():
             try:
                 password = json.loads((self.home / "passwords.json").read_text())["airflow"]
-                client = stack_module.AirflowApi(self.url, "airflow", password)
+                client = AirflowApi(self.url, "airflow", password)
                 return client if any(d["dag_id"] == DAG_ID for d in client.get("/dags")["dags"]) else None
-            except (OSError, ValueError, KeyError, stack_module.StackError):
+            except (OSError, ValueError, KeyError, LauncherError):
                 return None
 
         return wait_until("airflow standalone", api, timeout, interval=3.0)
 
     def stop(self) -> None:
-        sessions = {int(pid): ("standalone", created) for pid, created in self.component.sessions}
-        stack_module.stop_processes(lambda: stack_module.stack_processes(self.id, sessions), grace=30)
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3), "max": round(max(values), 3)}
+        self.supervisor.stop(grace=30)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     source = None
     try:
         if args.rows:
-            from sm_pipeline.synthetic import write_abalone_like
+            from sm_pipeline.abalone.synthetic import write_abalone_like
 
             progress(f"writing {args.rows:,} synthetic rows (the runs' source)")
             source = str(write_abalone_like(args.rows, 7, work / "source.csv"))
@@ -237,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                     stack.start("worker2")
                     node = stack.workers()["worker2"]["celery"]
                     wait_until("worker2 to rejoin", lambda node=node: node in stack.worker_queues(), args.timeout)
-    except stack_module.StackError as err:
+    except LauncherError as err:
         print(f"bench/stack.py: {err}", file=sys.stderr)
         return err.exit_code
     finally:

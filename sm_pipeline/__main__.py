@@ -1,6 +1,6 @@
-"""``python -m sm_pipeline``: definition | validate | make-data | run-local | serve.
+"""``python -m sm_pipeline``: definition | validate | make-data | run-local | serve | cost | diff | plan.
 
-Exit codes: 0 ok, 1 pipeline Failed/Stopped (run-local), 2 invalid input. Errors go to stderr
+Exit codes: 0 ok, 1 pipeline Failed/Stopped (run-local) or definitions differ (diff), 2 invalid input. Errors go to stderr
 as one line.
 """
 
@@ -30,10 +30,10 @@ def _output_problem(output: str) -> str | None:
 
 
 def _cmd_definition(args: argparse.Namespace) -> int:
-    from sm_pipeline.config import load_config
+    from sm_pipeline.abalone.config import load_config
 
     config = load_config(args.config)  # before the SDK import: a bad config fails in a fraction of a second
-    from sm_pipeline.definition import definition_json
+    from sm_pipeline.abalone.definition import definition_json
     from sm_pipeline.storage_io import write_text_atomic
 
     if args.output and (problem := _output_problem(args.output)):
@@ -50,9 +50,33 @@ def _cmd_definition(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from sm_pipeline.validate import validate_file
+def validate_file(path: str, *, local: bool = False) -> tuple[int, list[str]]:
+    """``python -m sm_pipeline validate [--local] FILE``: (exit code, stderr lines).
 
+    SageMaker problems are ``FILE: <problem>`` (exit 2). A definition SageMaker accepts but the local
+    runner cannot run gets ``FILE: cannot run locally: <problem>`` lines — the very lines ``run-local``
+    refuses it with — and exit 0 (``--local``: exit 2). Parameters take their defaults.
+    """
+    from sm_pipeline.errors import DefinitionInvalid
+    from sm_pipeline.local.capabilities import require_runnable
+    from sm_pipeline.step_graph import load_definition_file
+    from sm_pipeline.validate import require_valid
+
+    try:
+        definition = load_definition_file(Path(path))
+        require_valid(definition, path)
+        defaults = {p["Name"]: p["DefaultValue"] for p in definition.get("Parameters") or [] if "DefaultValue" in p}
+        require_runnable(definition, defaults, None, path)
+    except DefinitionInvalid as exc:
+        if exc.local and not local:
+            return 0, [*exc.lines(), f"{path}: ok for SageMaker (run-local would refuse it: see above)"]
+        return 2, exc.lines()
+    except InvalidInput as exc:
+        return 2, error_lines(exc)
+    return 0, [f"{path}: ok"]
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
     code, lines = validate_file(args.file, local=args.local)
     for line in lines:
         print(line, file=sys.stderr)
@@ -60,7 +84,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_data(args: argparse.Namespace) -> int:
-    from sm_pipeline.synthetic import write_abalone_like
+    from sm_pipeline.abalone.synthetic import write_abalone_like
 
     # The string as given: a trailing separator means a directory, which Path() would drop.
     path = write_abalone_like(rows=args.rows, seed=args.seed, output=args.output, header=args.header)
@@ -78,6 +102,24 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from sm_pipeline.service.server import serve
 
     return serve(args)
+
+
+def _cmd_cost(args: argparse.Namespace) -> int:
+    from sm_pipeline.cost_cli import run
+
+    return run(args)
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from sm_pipeline.change_cli import run_diff
+
+    return run_diff(args)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from sm_pipeline.change_cli import run_plan
+
+    return run_plan(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +164,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_arguments(p)
     p.set_defaults(func=_cmd_serve)
+
+    from sm_pipeline.cost_cli import DESCRIPTION as COST_DESCRIPTION
+    from sm_pipeline.cost_cli import add_arguments as add_cost_arguments
+
+    p = sub.add_parser("cost", help="what an execution costs: the bound before it starts, the estimate after it",
+                       description=COST_DESCRIPTION)
+    add_cost_arguments(p)
+    p.set_defaults(func=_cmd_cost)
+
+    from sm_pipeline.change_cli import (
+        DIFF_DESCRIPTION,
+        PLAN_DESCRIPTION,
+        add_diff_arguments,
+        add_plan_arguments,
+    )
+
+    p = sub.add_parser("diff", help="what differs between two definitions, step by step (exit 1 when they differ)",
+                       description=DIFF_DESCRIPTION)
+    add_diff_arguments(p)
+    p.set_defaults(func=_cmd_diff)
+
+    p = sub.add_parser("plan", help="which steps the step cache would reuse and which re-run, and why",
+                       description=PLAN_DESCRIPTION)
+    add_plan_arguments(p)
+    p.set_defaults(func=_cmd_plan)
     return parser
 
 
@@ -134,7 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in error_lines(exc):
             print(line, file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        # SIGTERM during a write arrives as storage_io.StoppedBySignal, after the write removed its temp file.
+        signum = getattr(exc, "signum", None)
+        if signum is not None and signum != 2:  # 2: SIGINT, which stays "interrupted", exit 1
+            print(f"{args.command}: stopped by signal {signum}", file=sys.stderr)
+            return 128 + signum
         print("interrupted", file=sys.stderr)
         return 1
 

@@ -1,4 +1,7 @@
-"""Exception types shared by the definition builder, the validator and the local runner."""
+"""Exception types shared by the definition builder, the validator and the local runner, and how they print."""
+
+import reprlib
+from typing import Any
 
 
 class AirsageError(Exception):
@@ -56,3 +59,13 @@ def one_line(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
+
+
+_SHORT = reprlib.Repr()  # Python 3.11: limits are attributes, not constructor arguments
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxtuple = 3, 4, 6, 6
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 80, 80, 40
+
+
+def shown(value: Any) -> str:
+    """A value as one short, escaped line for a message (bounded however large or deep the value is)."""
+    return _SHORT.repr(value)

@@ -26,10 +26,27 @@ EXECUTION_VARIABLES = (
     "ProcessingJobName",
 )
 FUNCTIONS = ("Get", "Std:Join", "Std:JsonGet")
+# The namespaces of ``Get`` the SDKs write: SDK 2.x and 3.x's ParameterX / ExecutionVariables / step
+# Properties / PipelineExperimentConfigProperties, and the SDK 3.x's ForEachStep (CurrentItem inside a
+# ForEach body, IterationOutput only as a ForEach Selector's Field).
+NAMESPACES = ("Parameters", "Execution", "Steps", "PipelineExperimentConfig", "ForEach", "IterationOutput")
+EXPERIMENT_CONFIG_FIELDS = ("ExperimentName", "TrialName")
+# Execution variables as placeholders, for resolving a value from parameters alone before any run.
+PLACEHOLDER_VARIABLES = {name: f"placeholder-{name.lower()}" for name in EXECUTION_VARIABLES}
 
 
 class ExpressionError(DefinitionError):
     """An expression cannot be resolved (unknown reference, missing property, bad JSON path)."""
+
+
+class _NoItem:
+    """The current item outside a ForEach body: there is none."""
+
+    def __repr__(self) -> str:
+        return "NO_ITEM"
+
+
+NO_ITEM = _NoItem()
 
 
 @dataclass
@@ -39,7 +56,9 @@ class ExpressionContext:
     ``step_records`` maps a step name to its properties (shaped like the Describe* API response of the
     job it ran). ``read_property_file(step, name)`` returns a property file's parsed JSON;
     ``read_json_uri(uri)`` returns the parsed JSON object at an S3 URI (the ``Std:JsonGet`` S3Uri form).
-    ``CurrentDateTime`` is the time of resolution unless given.
+    ``CurrentDateTime`` is the time of resolution unless given. ``experiment`` is the definition's resolved
+    ``PipelineExperimentConfig`` (``Get PipelineExperimentConfig.ExperimentName``), ``current_item`` the item
+    of a ForEach body step's iteration (``Get ForEach.CurrentItem``).
     """
 
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -47,6 +66,8 @@ class ExpressionContext:
     step_records: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     read_property_file: Callable[[str, str], Any] | None = None
     read_json_uri: Callable[[str], Any] | None = None
+    experiment: Mapping[str, Any] | None = None
+    current_item: Any = NO_ITEM
 
 
 def resolve(value: Any, ctx: ExpressionContext) -> Any:
@@ -102,7 +123,42 @@ def _get(reference: Any, ctx: ExpressionContext) -> Any:
         if step not in ctx.step_records:
             raise ExpressionError(f"Get {reference!r}: step {step!r} has no record (not run, or not run yet)")
         return get_path(ctx.step_records[step], path, reference)
-    raise ExpressionError(f"Get {reference!r}: unknown namespace {namespace!r} (Parameters, Execution or Steps)")
+    if namespace == "PipelineExperimentConfig":
+        if not isinstance(ctx.experiment, Mapping):
+            raise ExpressionError(f"Get {reference!r}: the definition sets no PipelineExperimentConfig")
+        if rest not in ctx.experiment:
+            raise ExpressionError(f"Get {reference!r}: PipelineExperimentConfig has no {rest!r} "
+                                  f"({' or '.join(EXPERIMENT_CONFIG_FIELDS)})")
+        return ctx.experiment[rest]
+    if namespace == "ForEach":
+        return current_item_value(ctx.current_item, rest, reference)
+    if namespace == "IterationOutput":
+        raise ExpressionError(f"Get {reference!r}: an IterationOutput is read only by a ForEach step's Selector")
+    raise ExpressionError(f"Get {reference!r}: unknown namespace {namespace!r} ({', '.join(NAMESPACES)})")
+
+
+def current_item_value(item: Any, rest: str, reference: str) -> Any:
+    """``ForEach.CurrentItem[.field...]``: the whole item, or a field of an item that is (or holds) a JSON object.
+
+    SDK 3.x's ``CurrentItem``: the bare reference is the item itself (an object item as its JSON text, the
+    form ListPipelineExecutionSteps' ``IterationContext.Item`` shows); ``CurrentItem.a.b`` / ``['a']`` drill
+    into an item given as a JSON object or as the JSON text of one.
+    """
+    match = re.fullmatch(r"CurrentItem(.*)", rest, re.DOTALL)
+    if not match:
+        raise ExpressionError(f"Get {reference!r}: the ForEach namespace has only CurrentItem")
+    if item is NO_ITEM:
+        raise ExpressionError(f"Get {reference!r}: only a ForEach body step has a current item")
+    path = match.group(1)
+    if not path:
+        return json.dumps(item) if isinstance(item, dict | list) else item
+    document = item
+    if isinstance(item, str):
+        try:
+            document = json.loads(item)
+        except ValueError:
+            raise ExpressionError(f"Get {reference!r}: the current item {item!r} is not a JSON object") from None
+    return get_json_path(document, path, f"Get {reference!r}")
 
 
 def _join(arg: Any, ctx: ExpressionContext) -> str:
@@ -203,7 +259,11 @@ def get_json_path(document: Any, path: str, where: str) -> Any:
 
 @dataclass(frozen=True)
 class Reference:
-    """One ``Get`` reference found in a value: ``kind`` is Parameters, Execution, Steps or PropertyFile."""
+    """One ``Get`` reference found in a value: ``kind`` is a namespace of :data:`NAMESPACES` or PropertyFile.
+
+    ``Steps`` and ``IterationOutput``: ``name`` is the step, ``detail`` the property path after it; ``ForEach``:
+    ``name`` is ``CurrentItem``, ``detail`` the field path; otherwise ``name`` is the rest of the reference.
+    """
 
     kind: str
     name: str
@@ -220,9 +280,12 @@ def references(value: Any) -> Iterator[Reference]:
         return
     if len(value) == 1 and "Get" in value and isinstance(value["Get"], str):
         namespace, _, rest = value["Get"].partition(".")
-        if namespace == "Steps":
+        if namespace in ("Steps", "IterationOutput"):
             step, _, path = rest.partition(".")
-            yield Reference("Steps", step, path)
+            yield Reference(namespace, step, path)
+        elif namespace == "ForEach":
+            match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(.*)", rest, re.DOTALL)
+            yield Reference(namespace, *(match.groups() if match else (rest, "")))
         else:
             yield Reference(namespace, rest)
         return

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from sm_pipeline.errors import StorageError
-from sm_pipeline.storage_io import owner_is_dead, owner_tag, write_bytes_atomic
+from sm_pipeline.storage_io import owner_is_dead, owner_tag, stop_signals_raise, write_bytes_atomic
 
 # S3's bucket naming rules (3-63 chars, lowercase letters, digits, dots, hyphens, alnum at both ends).
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
@@ -113,8 +113,9 @@ class ObjectStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path_beside(target)
         try:
-            link_or_copy(Path(source), tmp)
-            os.replace(tmp, target)
+            with stop_signals_raise():  # a copy can take a while: SIGTERM must not leave it behind
+                link_or_copy(Path(source), tmp)
+                os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -253,7 +253,7 @@ CONFIG_CASES = [
 
 @pytest.mark.parametrize(("overrides", "expected"), CONFIG_CASES)
 def test_bad_input_config(overrides, expected):
-    from sm_pipeline.config import load_config
+    from sm_pipeline.abalone.config import load_config
 
     with pytest.raises(ConfigError) as err:
         load_config(overrides=overrides, env={})
@@ -261,7 +261,7 @@ def test_bad_input_config(overrides, expected):
 
 
 def test_bad_input_config_env_variable():
-    from sm_pipeline.config import load_config
+    from sm_pipeline.abalone.config import load_config
 
     with pytest.raises(ConfigError, match="config field 'mse_threshold'"):
         load_config(env={"AIRSAGE_MSE_THRESHOLD": "low"})
@@ -834,7 +834,7 @@ CONFIG_LOADER_CASES = [
 
 @pytest.mark.parametrize(("overrides", "expected"), CONFIG_LOADER_CASES)
 def test_bad_input_config_loader(overrides, expected):
-    from sm_pipeline.config import load_config
+    from sm_pipeline.abalone.config import load_config
 
     with pytest.raises(ConfigError) as err:
         load_config(overrides=overrides, env={})
@@ -846,7 +846,7 @@ def test_bad_input_config_loader(overrides, expected):
     pytest.param(b'[1, 2]', "expected a JSON object, got list", id="config-file-not-an-object"),
 ])
 def test_bad_input_config_file(tmp_path, content, problem):
-    from sm_pipeline.config import load_config
+    from sm_pipeline.abalone.config import load_config
 
     cfg = tmp_path / "config.json"
     cfg.write_bytes(content)
@@ -907,19 +907,21 @@ def test_bad_input_property_file_location(definition, expected):
 
 # --------------------------------------------------------------------------- operators' inputs
 @pytest.mark.parametrize(("values", "expected"), [
-    pytest.param({"MseThreshold": "nan"}, "parameter 'MseThreshold' is Float; 'nan' is not a finite number", id="float-nan"),
-    pytest.param({"MseThreshold": float("inf")}, "parameter 'MseThreshold' is Float; inf is not a finite number", id="float-inf"),
-    pytest.param({"ProcessingInstanceCount": True}, "parameter 'ProcessingInstanceCount' is Integer; True is not an integer",
-                 id="integer-bool"),
-    pytest.param({"ProcessingInstanceCount": "1.5"}, "parameter 'ProcessingInstanceCount' is Integer; '1.5' is not an integer",
-                 id="integer-fraction"),
-    pytest.param({"InputData": {"s3": "x"}}, "parameter 'InputData' is String; got a dict", id="string-dict"),
+    pytest.param({"MseThreshold": "nan"}, "parameter MseThreshold (Float): nan is not a finite number", id="float-nan"),
+    pytest.param({"MseThreshold": float("inf")}, "parameter MseThreshold (Float): inf is not a finite number",
+                 id="float-inf"),
+    pytest.param({"ProcessingInstanceCount": True},
+                 "parameter ProcessingInstanceCount (Integer): expected an integer, got True", id="integer-bool"),
+    pytest.param({"ProcessingInstanceCount": "1.5"},
+                 "parameter ProcessingInstanceCount (Integer): expected an integer, got '1.5'", id="integer-fraction"),
+    pytest.param({"InputData": {"s3": "x"}}, "parameter InputData (String): expected a string, got dict {'s3': 'x'}",
+                 id="string-dict"),
 ])
 def test_bad_input_operator_parameters(values, expected):
-    from airsage.parameters import ParameterError, cast_parameters
+    from sm_pipeline.parameters import ParameterError, start_request_values
 
     declared = [{"Name": "MseThreshold", "Type": "Float"}, {"Name": "ProcessingInstanceCount", "Type": "Integer"},
                 {"Name": "InputData", "Type": "String"}]
     with pytest.raises(ParameterError) as err:
-        cast_parameters(values, declared)
+        start_request_values(declared, values)
     assert str(err.value) == expected

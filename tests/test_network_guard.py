@@ -35,10 +35,10 @@ def test_boto3_without_endpoint_fails_fast_on_loopback():
         client.list_buckets()
 
 
-def test_moto_endpoint_is_reachable(aws_endpoint):
+def test_the_emulated_endpoint_is_reachable(aws_endpoint):
     client = boto3.client("s3", region_name="us-east-1")
     client.create_bucket(Bucket="guard-check")
-    assert [b["Name"] for b in client.list_buckets()["Buckets"]] == ["guard-check"]
+    assert "guard-check" in [b["Name"] for b in client.list_buckets()["Buckets"]]
 
 
 def test_a_swallowed_blocked_connection_still_fails_the_test(pytester):

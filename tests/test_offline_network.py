@@ -237,8 +237,8 @@ def test_on_an_instance_role_the_build_asks_nothing_and_later_aws_calls_get_the_
     worker = (
         "import json, os, urllib.request\n"
         "import boto3\n"
-        "from sm_pipeline.config import load_config\n"
-        "from sm_pipeline.definition import definition_json\n"
+        "from sm_pipeline.abalone.config import load_config\n"
+        "from sm_pipeline.abalone.definition import definition_json\n"
         "boto3.setup_default_session()  # a worker that used boto3 before, credentials not yet resolved\n"
         "default_before = boto3.DEFAULT_SESSION\n"
         "env_before = dict(os.environ)\n"
@@ -266,24 +266,46 @@ def test_on_an_instance_role_the_build_asks_nothing_and_later_aws_calls_get_the_
 
 
 # --------------------------------------------------------------------------- make demo and the local DAG
+def assert_told_briefly(output: str, states: dict[str, str]) -> None:
+    """``make demo`` talks to a person: a few lines (task states, the execution's steps, the outcome), with
+    Airflow's own log in the file its last line names, not on the terminal."""
+    lines = output.splitlines()
+    assert len(lines) <= 30, output
+    assert not any("[info" in line or "[warning" in line or "Traceback" in line for line in lines), output
+    for task, state in states.items():
+        assert any(line.split()[:2] == [task, state] for line in lines if line.startswith("  ")), (task, state, output)
+    assert any(line.split()[:2] == ["TrainAbalone", "Succeeded"] for line in lines), output  # the execution's steps
+    exit_line = [line for line in lines if line.startswith("airsage demo: exit ")][-1]
+    log = Path(exit_line.rsplit("Airflow's log: ", 1)[1])
+    assert "[DAG TEST] end task task_id=read_metrics" in log.read_text()  # the whole Airflow log is there
+
+
 @pytest.mark.slow
 def test_make_demo_and_every_local_dag_task_make_no_network_attempt(tmp_path):
-    """``make demo`` (python -m dags.demo) on the pass path, then a date whose gate fails (alert path)."""
+    """``make demo`` (python -m launchers.demo) on the pass path, then a date whose gate fails (alert path)."""
     audit = tmp_path / "audit"
     root = tmp_path / "objects"
     env = clean_env(tmp_path / "home", audit, AIRFLOW_HOME=str(tmp_path / "airflow"), AIRSAGE_ROOT=str(root))
-    passed = run_audited([sys.executable, "-m", "dags.demo", "--date", "2026-11-01"], env, timeout=900)
+    passed = run_audited([sys.executable, "-m", "launchers.demo", "--date", "2026-11-01"], env, timeout=900)
     keep_logs("demo-pass", passed, audit)
     assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
     reports = root / "airsage-artifacts" / "abalone" / "reports"
     latest = json.loads((reports / "ds=2026-11-01" / "latest.json").read_text())
     assert latest["kind"] == "report" and Path(latest["location"]).name == "report.html"
     assert f"report for 2026-11-01 (run {latest['run_id']}): {latest['location']}" in passed.stdout
-    alerted = run_audited([sys.executable, "-m", "dags.demo", "--date", "2026-11-02", "--mse-threshold", "0.001"],
+    assert_told_briefly(passed.stdout + passed.stderr, {
+        "stage_input": "success", "upsert_pipeline": "success", "run_local": "success", "read_metrics": "success",
+        "gate": "success", "publish_report": "success", "alert_on_call": "skipped"})
+    alerted = run_audited([sys.executable, "-m", "launchers.demo", "--date", "2026-11-02", "--mse-threshold", "0.001"],
                           env, timeout=900)
     keep_logs("demo-alert", alerted, audit)
     latest = json.loads((reports / "ds=2026-11-02" / "latest.json").read_text())
     assert latest["kind"] == "alert" and Path(latest["location"]).is_file(), alerted.stdout[-3000:]
+    assert alerted.returncode == 1
+    assert_told_briefly(alerted.stdout + alerted.stderr, {"gate": "success", "alert_on_call": "failed",
+                                                          "publish_report": "skipped"})
+    assert "              quality gate: mse " in alerted.stdout and "> threshold 0.001" in alerted.stdout
+    assert f"on-call alert: {latest['location']}" in alerted.stdout
     assert attempts(audit) == []
     scripts = {Path(arg).name for p in audited_processes(audit) for arg in p["argv"]}
     assert {"preprocess.py", "evaluate.py"} <= scripts  # the job processes of both runs were audited
@@ -295,7 +317,7 @@ def test_make_demo_on_the_sagemaker_backend_talks_to_its_own_loopback_service_on
     audit = tmp_path / "audit"
     root = tmp_path / "objects"
     env = clean_env(tmp_path / "home", audit, AIRFLOW_HOME=str(tmp_path / "airflow"), AIRSAGE_ROOT=str(root))
-    done = run_audited([sys.executable, "-m", "dags.demo", "--backend", "sagemaker", "--date", "2026-11-01"], env,
+    done = run_audited([sys.executable, "-m", "launchers.demo", "--backend", "sagemaker", "--date", "2026-11-01"], env,
                        timeout=900)
     keep_logs("demo-sagemaker", done, audit)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -307,6 +329,8 @@ def test_make_demo_on_the_sagemaker_backend_talks_to_its_own_loopback_service_on
     assert f"report for 2026-11-01 (run {latest['run_id']}): {report}" in done.stdout
     assert "emulated SageMaker service at http://127.0.0.1:" in done.stdout
     assert "emulated SageMaker service stopped (exit 0)" in done.stdout
+    assert_told_briefly(done.stdout + done.stderr, {"start_execution": "success", "wait_for_execution": "success",
+                                                    "publish_report": "success", "alert_on_call": "skipped"})
     assert not (root / "airsage-artifacts").exists()  # nothing went to the local backend's root
     assert attempts(audit) == []
     argv = [p["argv"] for p in audited_processes(audit)]

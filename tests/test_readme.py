@@ -43,10 +43,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 ARTIFACTS = REPO / "build" / "test-artifacts" / "readme"
+UV_CACHE_DIR = os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv")
 BLOCK_TIMEOUT = 900  # seconds for a plain block (make demo on a cold, busy machine)
 STOP_GRACE = 60  # seconds a background block gets to stop after SIGINT
-# What a copy of the checkout leaves out: the venv (symlinked instead), VCS data, local state, caches.
-COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", ".airflow", ".airsage", ".airsage-sagemaker",
+# What a copy of the checkout leaves out: the venv (symlinked instead), VCS data, local state, caches and build
+# output (a fresh clone has none; other test modules may be writing some in the checkout meanwhile).
+COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", ".airflow", ".airsage",
+                                     ".airsage-sagemaker",
                                      "__pycache__",
                                      ".pytest_cache", ".ruff_cache", "node_modules", "*.pyc")
 
@@ -121,9 +124,17 @@ def checkout(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def user_env(tmp_path_factory) -> dict[str, str]:
-    """A user's shell: a PATH, a HOME, a locale; nothing of AWS, Airflow or this test run."""
+    """A user's shell: a PATH, a HOME, a locale; nothing of AWS, Airflow or this test run.
+
+    What belongs to the machine carries over, as it does on a reader's machine after ``make setup``: uv's
+    package cache (``UV_CACHE_DIR``), so a block that installs into a new venv links the wheels the
+    setup already fetched instead of downloading Airflow again into the fresh HOME, and the machine's
+    TLS trust (``SSL_CERT_FILE``/``SSL_CERT_DIR``, where set), with which package indexes are reached.
+    """
     home = tmp_path_factory.mktemp("readme-home")
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "TERM": "dumb"}
+    trust = {name: os.environ[name] for name in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(name)}
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "TERM": "dumb",
+            "UV_CACHE_DIR": UV_CACHE_DIR, **trust}
 
 
 def _log_path(block: Block, log_dir: Path) -> Path:

@@ -1,24 +1,25 @@
-"""The Airflow plugin: airsage's operator extra links and the local execution pages.
+"""The plugins-folder entry of airsage: registers the Airflow plugin when airsage is not installed.
 
-Airflow imports this file by itself (see ``.airflowignore`` beside it); the operators
-already attach the link instances, the plugin makes the UI able to deserialize them. The
-execution pages (``/airsage/executions/<pipeline>/<execution id>``, what run_local's
-"Local Execution" link opens) are a FastAPI app the API server mounts; it is built on its
-first request, so the other components importing this plugin do not pay for it.
+Airflow's plugin loader imports this file by itself (see ``.airflowignore`` beside it) when the
+repository's ``plugins/`` folder is Airflow's plugins folder (the project-template use, the
+docker-compose image). When the airsage distribution is installed (``pip install airsage``), its
+``airflow.plugins`` entry point registers the same plugin (``airsage.plugin.AirsagePlugin``);
+registering it here as well would be a second plugin of the same name, which Airflow reports as an
+import error. So this file exposes the plugin only without the install.
 """
 
 from __future__ import annotations
 
-from airflow.plugins_manager import AirflowPlugin
 
-from airsage.execution_pages import LazyApp
-from airsage.links.local_execution import URL_PREFIX, LocalExecutionLink
-from airsage.links.pipeline_execution import SageMakerPipelineExecutionLink
+def _installed() -> bool:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        entry_points = distribution("airsage").entry_points
+    except PackageNotFoundError:
+        return False
+    return any(ep.group == "airflow.plugins" for ep in entry_points)
 
 
-class AirsagePlugin(AirflowPlugin):
-    """airsage: SageMaker Pipelines from Airflow, with a local twin."""
-
-    name = "airsage"
-    operator_extra_links = [SageMakerPipelineExecutionLink(), LocalExecutionLink()]
-    fastapi_apps = [{"name": "airsage local execution pages", "app": LazyApp(), "url_prefix": URL_PREFIX}]
+if not _installed():
+    from airsage.plugin import AirsagePlugin  # noqa: F401 - what the plugin loader looks for

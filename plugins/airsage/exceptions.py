@@ -33,18 +33,19 @@ class PipelineExecutionFailed(AirflowFailException):
 
 
 class QualityGateFailed(AirflowFailException):
-    """The model's metric is above the threshold: the DAG run fails, after on-call was notified.
+    """The model's metric failed the quality gate: the DAG run fails, after on-call was notified.
 
     Raised by ``alert_on_call`` only, so the failed task's name and this message
-    (``quality gate: mse X > threshold Y``) tell it apart from an infrastructure failure.
-    Not retried (the metric does not change on retry), and the DAG's failure callback does
-    not notify a second time for it.
+    (``quality gate: mse X > threshold Y``, or ``auc X < threshold Y`` for a ``>=`` gate) tell it
+    apart from an infrastructure failure. Not retried (the metric does not change on retry), and
+    the DAG's failure callback does not notify a second time for it.
     """
 
-    def __init__(self, metric: str, value: float, threshold: float):
-        from airsage.numbers import readable
+    def __init__(self, metric: str, value: float, threshold: float, comparison: str = "<="):
+        from airsage.quality_gate import outcome_line
 
         self.metric = metric
         self.value = value
         self.threshold = threshold
-        super().__init__(f"quality gate: {metric} {readable(value)} > threshold {readable(threshold)}")
+        self.comparison = comparison
+        super().__init__(f"quality gate: {outcome_line(metric, value, threshold, comparison)}")

@@ -1,7 +1,7 @@
 """The local execution pages over HTTP, mounted in the Airflow API server by the airsage plugin.
 
 ``GET /airsage/executions/<pipeline>/<execution id>`` renders the execution's records from the
-object root (``sm_pipeline.local.execution_page``): steps, statuses, durations, failure reasons
+object root (``sm_pipeline.local.records.render_records_page``): steps, statuses, durations, failure reasons
 and log tails. It is what ``run_local``'s "Local Execution" extra link opens. Only Airflow users
 who may read DAG runs see it (the UI's session cookie or a bearer token, like the REST API).
 
@@ -44,12 +44,12 @@ def object_root() -> Path:
 
 def records_dir_for(root: Path, pipeline: str, execution_id: str) -> Path | None:
     """The records directory of one execution, or None when the names are invalid or it escapes the root."""
-    from sm_pipeline.local.records import executions_dir
+    from sm_pipeline.local.records import ExecutionRecords, executions_dir
 
     if not _PIPELINE.match(pipeline) or not _EXECUTION_ID.match(execution_id):
         return None
     base = executions_dir(root).resolve()
-    candidate = (base / pipeline / execution_id).resolve()
+    candidate = ExecutionRecords(root, pipeline, execution_id).dir.resolve()
     if base not in candidate.parents:
         return None
     return candidate
@@ -67,15 +67,16 @@ def create_app():
              dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))])
     def execution_page(pipeline: str, execution_id: str) -> HTMLResponse:
         """One local execution's page."""
-        from sm_pipeline.local.execution_page import render_records_dir
+        from sm_pipeline.local.records import ExecutionRecords, render_records_page
 
-        records = records_dir_for(object_root(), pipeline, execution_id)
-        if records is None:
+        directory = records_dir_for(object_root(), pipeline, execution_id)
+        if directory is None:
             raise HTTPException(status_code=404, detail="no such execution (invalid pipeline or execution id)")
-        if not (records / "describe.json").is_file():
+        records = ExecutionRecords.in_dir(directory)
+        if not records.describe_file.is_file():
             raise HTTPException(status_code=404, detail=f"no local execution {pipeline}/{execution_id}")
         try:
-            page = render_records_dir(records)
+            page = render_records_page(records)
         except (OSError, ValueError) as err:
             raise HTTPException(status_code=500, detail=f"the execution's records are unreadable: {err}") from None
         return HTMLResponse(page, headers=SECURITY_HEADERS)

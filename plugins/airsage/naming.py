@@ -18,7 +18,7 @@ def run_ds(context) -> str:
 
     Airflow 3 lets the REST API and ``airflow dags trigger`` create runs whose logical date is null;
     their context has no ``ds``. Such a run belongs to the day it was queued for. The DAG's
-    templates use the same rule (``RUN_DS`` in dags/abalone_factory.py).
+    templates use the same rule (``RUN_DS`` in airsage.dag_factory).
     """
     ds = context.get("ds")
     if ds:

@@ -1,55 +1,27 @@
 """Where a DAG gets the pipeline it deploys: definition JSON, code objects, name and role.
 
-The operators take the dotted path of a builder (``"module:function"``) rather than a
-definition, because building the abalone definition imports the SageMaker SDK (~5 s), which
-must happen in the task, never while the DAG file is parsed. Tests point the path at a tiny
-hand-written definition.
+A DAG names its pipeline's *source* (``airsage.dag_factory.PipelineSpec.source``), resolved in the
+``upsert_pipeline`` task, never while the DAG file is parsed (building imports the SageMaker SDK, ~5 s):
+
+- a definition JSON file (a path ending in ``.json``): deployed as it is;
+- ``"package.module:function"`` (or the function itself), called with the config overrides (bucket,
+  prefix, role_arn, region) and returning an SDK v3 ``Pipeline`` (its ``definition()`` and ``name``), a
+  definition (dict or JSON text), or a :class:`PipelineSource` (which also lists code objects to stage).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_SOURCE = "airsage.pipeline_source:abalone_source"
+# PipelineSource, CodeObject and the definition hash are sm_pipeline's (the abalone builder uses them too);
+# they are airsage's public API for a team's builder, so they are importable from here.
+from sm_pipeline.deployable import CodeObject, PipelineSource, canonical_definition, definition_sha256
 
-
-@dataclass(frozen=True)
-class CodeObject:
-    """A file the pipeline's steps download: local file, its sha256 and its S3 URI."""
-
-    path: str
-    sha256: str
-    s3_uri: str
-
-
-@dataclass(frozen=True)
-class PipelineSource:
-    """Everything upsert needs to deploy one pipeline."""
-
-    pipeline_name: str
-    definition: str
-    role_arn: str
-    bucket: str
-    prefix: str
-    tags: dict[str, str] = field(default_factory=dict)
-    code_objects: tuple[CodeObject, ...] = ()
-    description: str = ""
-
-
-def canonical_definition(definition: str | dict) -> str:
-    """The definition JSON with sorted keys and no whitespace: what the hash is taken of."""
-    obj = json.loads(definition) if isinstance(definition, str) else definition
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-def definition_sha256(definition: str | dict) -> str:
-    """sha256 of the canonical definition JSON."""
-    return hashlib.sha256(canonical_definition(definition).encode("utf-8")).hexdigest()
+__all__ = ["CodeObject", "PipelineSource", "SourceError", "build_source", "canonical_definition",
+           "definition_sha256", "load_source", "ran_the_same_definition"]
 
 
 def ran_the_same_definition(log, arn: str, status: str, ran: str | dict, wanted: str | dict) -> bool:
@@ -65,85 +37,72 @@ def ran_the_same_definition(log, arn: str, status: str, ran: str | dict, wanted:
     return False
 
 
-def load_source(dotted: str | Callable[..., PipelineSource]) -> Callable[..., PipelineSource]:
+class SourceError(ValueError):
+    """A pipeline source cannot be resolved or built into a definition; the message names it."""
+
+
+def load_source(dotted: str | Callable[..., Any]) -> Callable[..., Any]:
     """Resolve ``"package.module:function"`` to the builder function."""
     if callable(dotted):
         return dotted
-    module_name, _, attr = dotted.partition(":")
+    module_name, _, attr = str(dotted).partition(":")
     if not module_name or not attr:
-        raise ValueError(f"pipeline source must look like 'package.module:function', got {dotted!r}")
-    return getattr(importlib.import_module(module_name), attr)
+        raise SourceError(f"pipeline source must be a definition .json file or 'package.module:function', "
+                          f"got {dotted!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise SourceError(f"pipeline source {dotted!r}: cannot import {module_name!r}: {err}") from None
+    builder = getattr(module, attr, None)
+    if not callable(builder):
+        raise SourceError(f"pipeline source {dotted!r}: {module_name} has no function {attr!r}")
+    return builder
 
 
-def _tags_dict(tags: Any) -> dict[str, str]:
-    if isinstance(tags, dict):
-        return {str(k): str(v) for k, v in tags.items()}
-    return {str(t["Key"]): str(t["Value"]) for t in (tags or [])}
+def build_source(source: str | Callable[..., Any], overrides: dict[str, Any], *, pipeline_name: str | None = None,
+                 **builder_kwargs) -> PipelineSource:
+    """The PipelineSource ``source`` gives for these config overrides (see the module doc).
 
-
-def _build_key(config: Any, objects: tuple[CodeObject, ...]) -> str:
-    """What the built definition depends on: config, scripts, the builder's own files, the SDK version."""
-    import dataclasses
-    import importlib.metadata
+    ``builder_kwargs`` (the local backend's ``cache_dir``) reach builders that accept them. SourceError names
+    what is wrong: a missing or invalid file, a builder that cannot be imported or returns something else.
+    """
+    import inspect
     from pathlib import Path
 
-    import sm_pipeline
-
-    package = Path(sm_pipeline.__file__).parent
-    builder = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-               for p in sorted([*package.glob("*.py"), *package.glob("*.yaml")])}
-    sdk = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()
-                 if (d.metadata["Name"] or "").lower().startswith("sagemaker"))
-    key = {"config": dataclasses.asdict(config), "code": [o.sha256 for o in objects], "builder": builder, "sdk": sdk}
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _definition(config: Any, objects: tuple[CodeObject, ...], cache_dir: str | None) -> str:
-    """``definition_json(config)``, from ``cache_dir`` when an identical build is stored there.
-
-    Building imports the SageMaker SDK (~10 s); an unchanged config, script set, builder and
-    SDK always give the same bytes, so a daily run need not pay for it again.
-    """
-    from pathlib import Path
-
-    from sm_pipeline.definition import definition_json
-    from sm_pipeline.storage_io import write_text_atomic
-
-    if not cache_dir:
-        return definition_json(config)
-    cached = Path(cache_dir) / f"{_build_key(config, objects)}.json"
-    if cached.is_file():
-        return cached.read_text(encoding="utf-8")
-    definition = definition_json(config)
-    write_text_atomic(cached, definition)
-    return definition
+    settings = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
+    if isinstance(source, str | Path) and str(source).endswith(".json"):
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise SourceError(f"definition file {path}: {err.strerror or err}") from None
+        return _from_definition(text, name=pipeline_name, settings=settings, where=f"definition file {path}")
+    builder = load_source(source)
+    accepted = inspect.signature(builder).parameters
+    kwargs = {k: v for k, v in builder_kwargs.items()
+              if k in accepted or any(p.kind is p.VAR_KEYWORD for p in accepted.values())}
+    built = builder(dict(settings), **kwargs)
+    if isinstance(built, PipelineSource):
+        return built
+    if callable(getattr(built, "definition", None)) and getattr(built, "name", None):
+        # an SDK Pipeline: its definition() is the JSON SageMaker gets
+        return _from_definition(built.definition(), name=pipeline_name or built.name, settings=settings,
+                                where=f"pipeline source {source!r}")
+    if isinstance(built, dict | str):
+        return _from_definition(built, name=pipeline_name, settings=settings, where=f"pipeline source {source!r}")
+    raise SourceError(f"pipeline source {source!r} returned a {type(built).__name__}; expected an SDK Pipeline, a "
+                      "definition (dict or JSON text) or a PipelineSource")
 
 
-def abalone_source(overrides: dict[str, Any] | None = None, *, cache_dir: str | None = None) -> PipelineSource:
-    """The abalone pipeline from ``sm_pipeline`` (config + SDK v3 definition + staged code).
-
-    :param cache_dir: where built definitions are kept by build key (see :func:`_definition`).
-    """
-    from sm_pipeline.code_staging import code_objects
-    from sm_pipeline.config import load_config
-    from sm_pipeline.definition import pipeline_tags
-
-    config = load_config(overrides={k: v for k, v in (overrides or {}).items() if v not in (None, "")})
-    objects = tuple(
-        CodeObject(
-            path=str(getattr(o, "local_path", None) or o.path),
-            sha256=o.sha256,
-            s3_uri=o.s3_uri,
-        )
-        for o in code_objects(config)
-    )
-    return PipelineSource(
-        pipeline_name=config.pipeline_name,
-        definition=_definition(config, objects, cache_dir),
-        role_arn=config.role_arn,
-        bucket=config.bucket,
-        prefix=config.prefix,
-        tags=_tags_dict(pipeline_tags(config)),
-        code_objects=objects,
-        description="airsage abalone pipeline (deployed by Airflow)",
-    )
+def _from_definition(definition: str | dict, *, name: str | None, settings: dict[str, Any], where: str) -> PipelineSource:
+    try:
+        obj = json.loads(definition) if isinstance(definition, str) else definition
+    except json.JSONDecodeError as err:
+        raise SourceError(f"{where} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("Steps"), list):
+        raise SourceError(f"{where} is not a pipeline definition (no Steps list)")
+    if not name:
+        raise SourceError(f"{where}: no pipeline name (give the DAG's PipelineSpec a pipeline_name)")
+    return PipelineSource(pipeline_name=name, definition=canonical_definition(obj),
+                          role_arn=str(settings.get("role_arn") or ""), bucket=str(settings.get("bucket") or ""),
+                          prefix=str(settings.get("prefix") or ""), description=f"{name} (deployed by Airflow)")

@@ -75,10 +75,17 @@ def _too_deep(document: Any) -> bool:
     return False
 
 
+def check_json_path(path: Any, uri: str | None = None) -> str:
+    """``path`` if it is a JsonGet path (``a.b``, ``a[0].b``); PropertyFileError naming it otherwise."""
+    if not isinstance(path, str) or not path or len(path) > 1024 or _PATH.fullmatch(path) is None:
+        raise PropertyFileError(f"empty or malformed JSON path {_short(path)}" + (f" for {uri}" if uri else "")
+                                + " (expected keys and [indexes] joined by '.', such as metrics.auc.value)")
+    return path
+
+
 def json_path_value(document: Any, path: str, uri: str) -> Any:
     """The value at a dotted JsonGet path such as ``regression_metrics.mse.value`` or ``a[0].b``."""
-    if not isinstance(path, str) or not path or len(path) > 1024 or _PATH.fullmatch(path) is None:
-        raise PropertyFileError(f"empty or malformed JSON path {_short(path)} for {uri}")
+    check_json_path(path, uri)
     current, walked = document, []
     for key, index in _TOKEN.findall(path):
         if key:
@@ -112,9 +119,14 @@ def numeric_value(value: Any, path: str, uri: str) -> float:
         raise PropertyFileError(f"{uri}: {path} is an integer too large for a number") from None
     if not math.isfinite(number):
         raise PropertyFileError(f"{uri}: {path} is {value!r}, not a finite number")
-    if number < 0 and NON_NEGATIVE_METRICS & set(re.split(r"[.\[\]]", str(path).lower())):
+    if number < 0 and is_error_metric(path):
         raise PropertyFileError(f"{uri}: {path} is {number!r}, but an error metric is never negative")
     return number
+
+
+def is_error_metric(*names: Any) -> bool:
+    """True when a metric name or JSON path names an error metric (mse, rmse, mae, ...): never negative."""
+    return any(NON_NEGATIVE_METRICS & set(re.split(r"[.\[\]]", str(name).lower())) for name in names)
 
 
 def _short(value: Any) -> str:
@@ -129,8 +141,12 @@ def property_file_location(definition: dict, step_name: str, property_file: str)
     The S3Uri may be an expression (Join on the execution id); resolve it with
     :func:`resolve_uri`.
     """
-    raw_steps = definition.get("Steps") if isinstance(definition, dict) else None
-    steps = {s.get("Name"): s for s in raw_steps if isinstance(s, dict)} if isinstance(raw_steps, list) else {}
+    from sm_pipeline.step_graph import flatten_steps
+
+    try:
+        steps = {entry.name: entry.step for entry in flatten_steps(definition)}
+    except (TypeError, AttributeError, ValueError):
+        steps = {}  # not a definition at all: every step is missing
     step = steps.get(step_name)
     if step is None:
         raise PropertyFileError(f"step {step_name!r} is not in the pipeline definition (steps: {sorted(steps)})")
@@ -187,3 +203,30 @@ def resolve_uri(expression: Any, *, execution_id: str, execution_arn: str, pipel
 def join_uri(base: str, file_path: str) -> str:
     """``base/file_path`` without doubled slashes."""
     return f"{base.rstrip('/')}/{file_path.lstrip('/')}"
+
+
+def metric_rows(report: Any, limit: int = 200) -> list[tuple[str, Any, Any]]:
+    """``(metric path, value, standard deviation)`` for every number in an evaluation report.
+
+    SageMaker's model-quality layout (``{"group": {"metric": {"value": v, "standard_deviation": s}}}``)
+    gives one row per metric; any other layout gives one row per numeric leaf, by its JSON path.
+    """
+    rows: list[tuple[str, Any, Any]] = []
+    pending: list[tuple[str, Any]] = [("", report)]
+    while pending and len(rows) < limit:
+        path, node = pending.pop(0)
+        if isinstance(node, dict):
+            if "value" in node and is_number(node["value"]):
+                rows.append((path or "value", node["value"], node.get("standard_deviation")))
+                continue
+            pending[:0] = [(f"{path}.{key}" if path else str(key), child) for key, child in node.items()]
+        elif isinstance(node, list):
+            pending[:0] = [(f"{path}[{i}]", child) for i, child in enumerate(node)]
+        elif is_number(node):
+            rows.append((path or "value", node, None))
+    return rows
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number (not a boolean)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

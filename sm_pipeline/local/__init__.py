@@ -1,10 +1,11 @@
 """Docker-free local runner: executes any SageMaker pipeline definition JSON on this machine.
 
-``run_pipeline`` runs one execution; ``LocalExecutionStore`` reads the records it leaves under the
-object root; ``LocalModelRegistry`` is the local model registry; ``register_lambda`` makes a Python
-callable stand in for a Lambda function. ``new_execution_id``/``execution_arn`` name an execution before
-it runs, ``StopHandle``/``request_stop`` stop one (from a thread / from another process) and
-``resume_pipeline`` continues a Failed or Stopped one in place (see ``sm_pipeline.local.control``).
+``run_pipeline`` runs one execution and ``resume_pipeline`` continues a Failed or Stopped one in place;
+``LocalExecutionStore`` reads the records they leave under the object root; ``LocalModelRegistry`` is the
+local model registry; ``register_lambda`` makes a Python callable stand in for a Lambda function.
+``new_execution_id`` names an execution before it runs (``execution_arn``, from ``sm_pipeline.arns``, gives
+its ARN), ``StopHandle``/``request_stop`` stop one (from a thread / from another process; see
+``sm_pipeline.local.control``).
 """
 
 from __future__ import annotations
@@ -14,24 +15,20 @@ from typing import TYPE_CHECKING
 __all__ = ["LocalExecutionStore", "LocalModelRegistry", "PipelineResult", "StopHandle", "execution_arn",
            "new_execution_id", "register_lambda", "request_stop", "resume_pipeline", "run_pipeline"]
 
-_CONTROL = ("StopHandle", "execution_arn", "new_execution_id", "request_stop", "resume_pipeline")
+_RUNNER = ("run_pipeline", "resume_pipeline", "PipelineResult", "register_lambda")
+_CONTROL = ("StopHandle", "new_execution_id", "request_stop")
 
 if TYPE_CHECKING:
-    from sm_pipeline.local.control import (
-        StopHandle,
-        execution_arn,
-        new_execution_id,
-        request_stop,
-        resume_pipeline,
-    )
+    from sm_pipeline.arns import execution_arn
+    from sm_pipeline.local.control import StopHandle, new_execution_id, request_stop
     from sm_pipeline.local.records import LocalExecutionStore
     from sm_pipeline.local.registry import LocalModelRegistry
-    from sm_pipeline.local.runner import PipelineResult, register_lambda, run_pipeline
+    from sm_pipeline.local.runner import PipelineResult, register_lambda, resume_pipeline, run_pipeline
 
 
 def __getattr__(name: str):
     # Lazy so that `python -m sm_pipeline --help` does not import the whole runner.
-    if name in ("run_pipeline", "PipelineResult", "register_lambda"):
+    if name in _RUNNER:
         from sm_pipeline.local import runner
 
         return getattr(runner, name)
@@ -39,6 +36,10 @@ def __getattr__(name: str):
         from sm_pipeline.local import control
 
         return getattr(control, name)
+    if name == "execution_arn":
+        from sm_pipeline.arns import execution_arn
+
+        return execution_arn
     if name == "LocalExecutionStore":
         from sm_pipeline.local.records import LocalExecutionStore
 

@@ -64,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(unless --stage-data is given) and the scripts in {SAMPLE_CODE_DIR.relative_to(REPO)}/ "
                              "as with --code-dir")
     parser.add_argument("--no-cache", action="store_true", help="ignore CacheConfig (run every step)")
+    parser.add_argument("--select", nargs="+", metavar="STEP", default=None,
+                        help="selective execution: run only these steps (SelectiveExecutionConfig.SelectedSteps)")
+    parser.add_argument("--reference", metavar="EXECUTION", default=None,
+                        help="with --select: the execution (ARN or id of --pipeline-name, or 'last') whose outputs "
+                             "the steps that are not selected give the selected ones")
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -93,6 +98,9 @@ def print_progress(event: dict) -> None:
               file=sys.stderr, flush=True)
     elif kind in ("parallelism", "mlflow_ignored"):
         print(event["message"], file=sys.stderr, flush=True)
+    elif kind == "execution_started" and event.get("reused_steps"):
+        print(f"selective execution: {', '.join(event['reused_steps'])} take the reference's outputs",
+              file=sys.stderr, flush=True)
     elif kind == "step_not_executed":
         print(f"[{step}] not executed ({event.get('reason')})", file=sys.stderr, flush=True)
 
@@ -109,8 +117,8 @@ def run_local(args: argparse.Namespace) -> int:
     """Run the pipeline described by ``args``; returns the exit code."""
     from sm_pipeline.local.runner import prepare_run, run_pipeline
     from sm_pipeline.local.staging import apply_staging, plan_code_objects, plan_input_data
+    from sm_pipeline.step_graph import load_definition_file
     from sm_pipeline.storage import prepare_root
-    from sm_pipeline.validate import load_definition_file
 
     definition = load_definition_file(Path(args.definition))
     params = parse_params(args.param)
@@ -119,6 +127,7 @@ def run_local(args: argparse.Namespace) -> int:
     if args.max_parallel is not None and args.max_parallel < 1:
         raise InvalidInput(f"--max-parallel must be at least 1, not {args.max_parallel}")
     definition, values, _ = prepare_run(definition, params, source=args.definition)
+    selective = _selection(args, definition, root)
     code_dirs = [Path(d) for d in args.code_dir]
     data = Path(args.stage_data) if args.stage_data else None
     if args.sample:
@@ -133,6 +142,31 @@ def run_local(args: argparse.Namespace) -> int:
         print(f"staged {item.uri} ({item.note})", file=sys.stderr)
     result = run_pipeline(definition, parameters=params, root=root, pipeline_name=args.pipeline_name,
                           display_name=args.display_name, max_parallel=args.max_parallel,
-                          on_event=print_progress, use_cache=not args.no_cache, source=args.definition)
+                          on_event=print_progress, use_cache=not args.no_cache, source=args.definition,
+                          selective=selective)
     print(json.dumps(result.summary(), indent=2, default=str))
     return 0 if result.status == "Succeeded" else 1
+
+
+def _selection(args: argparse.Namespace, definition: dict, root: Path) -> dict | None:
+    """``--select``/``--reference`` as a SelectiveExecutionConfig, checked (one line) before anything is staged."""
+    from sm_pipeline.arns import default_region, execution_arn
+    from sm_pipeline.local.records import LocalExecutionStore
+    from sm_pipeline.local.selective import check_selection, selection_config
+    from sm_pipeline.step_graph import flatten_steps
+
+    if args.select is None:
+        if args.reference:
+            raise InvalidInput("--reference needs --select (the steps to run)")
+        return None
+    reference = args.reference
+    if reference == "last":
+        found = LocalExecutionStore(root).find(args.pipeline_name)
+        if not found:
+            raise InvalidInput(f"--reference last: pipeline {args.pipeline_name} has no execution under {root}")
+        reference = found[0]["PipelineExecutionArn"]
+    elif reference and not reference.startswith("arn:"):
+        reference = execution_arn(args.pipeline_name, reference, default_region())
+    config = selection_config(args.select, reference)
+    check_selection(config, flatten_steps(definition), root, args.pipeline_name)
+    return config

@@ -6,7 +6,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from sm_pipeline.expressions import ExpressionContext, render, resolve
+from sm_pipeline.definition_schema import CONDITION_TYPES
+from sm_pipeline.expressions import ExpressionContext, ExpressionError, render, resolve
 from sm_pipeline.local.jobs import JobContext, StepFailed, StepOutcome
 
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
@@ -16,7 +17,6 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "LessThan": operator.lt,
     "LessThanOrEqualTo": operator.le,
 }
-CONDITION_TYPES = (*_COMPARISONS, "In", "Not", "Or")
 
 
 def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
@@ -54,7 +54,7 @@ def evaluate_condition(condition: dict, ctx: ExpressionContext) -> bool:
         return any(_comparable(value, candidate)[0] == _comparable(value, candidate)[1]
                    for candidate in resolve(condition.get("Values") or [], ctx))
     if kind == "Not":
-        inner = condition.get("Condition") or condition.get("Expression")
+        inner = condition.get("Condition")  # the validator refuses the 'Expression' of early SDK 2.x releases
         if not isinstance(inner, dict):
             raise StepFailed("condition Not needs a 'Condition'")
         return not evaluate_condition(inner, ctx)
@@ -63,18 +63,25 @@ def evaluate_condition(condition: dict, ctx: ExpressionContext) -> bool:
     raise StepFailed(f"unknown condition type {kind!r} (known: {', '.join(CONDITION_TYPES)})")
 
 
-def run_condition(step: dict, expressions: ExpressionContext) -> StepOutcome:
-    """All conditions must hold (SageMaker ANDs the list); the outcome picks IfSteps or ElseSteps."""
-    conditions = (step.get("Arguments") or {}).get("Conditions") or []
-    outcome = all(evaluate_condition(condition, expressions) for condition in conditions)
+def run_condition(arguments: None, ctx: JobContext) -> StepOutcome:
+    """All conditions must hold (SageMaker ANDs the list); the outcome picks IfSteps or ElseSteps.
+
+    A Condition is evaluated in place (``arguments`` is None): each condition's expressions are resolved
+    with ``ctx.expressions`` as it is evaluated, never its branches' steps.
+    """
+    conditions = (ctx.step.get("Arguments") or {}).get("Conditions") or []
+    try:
+        outcome = all(evaluate_condition(condition, ctx.expressions) for condition in conditions)
+    except ExpressionError as exc:
+        raise StepFailed(f"condition could not be evaluated: {exc}") from exc
     text = "True" if outcome else "False"
-    return StepOutcome({"Outcome": text}, {"Condition": {"Outcome": text}})
+    return StepOutcome({"Outcome": text}, ctx.step_metadata(Outcome=text))
 
 
-def run_fail(arguments: dict) -> StepOutcome:
+def run_fail(arguments: dict, ctx: JobContext) -> StepOutcome:
     """A Fail step always fails, with its rendered message as the reason."""
     message = render(arguments.get("ErrorMessage", ""))
-    raise StepFailed(message, "Fail", metadata={"Fail": {"ErrorMessage": message}})
+    raise StepFailed(message, "Fail", metadata=ctx.step_metadata(ErrorMessage=message))
 
 
 _LAMBDA_OUTPUT_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
@@ -87,8 +94,9 @@ def lambda_callable(step: dict, lambdas: dict[str, Callable]) -> Callable | None
     return lambdas.get(arn) or lambdas.get(name)
 
 
-def run_lambda(step: dict, arguments: dict, ctx: JobContext) -> StepOutcome:
+def run_lambda(arguments: dict, ctx: JobContext) -> StepOutcome:
     """Call the registered Python callable with the resolved inputs; its dict return gives the outputs."""
+    step = ctx.step
     function = lambda_callable(step, ctx.lambdas)
     if function is None:
         raise StepFailed(f"Lambda step {ctx.name!r}: function {step.get('FunctionArn')!r} is not runnable locally "
@@ -108,4 +116,4 @@ def run_lambda(step: dict, arguments: dict, ctx: JobContext) -> StepOutcome:
     # Properties are what `Get Steps.X.OutputParameters['name']` (the SDK's LambdaOutput.expr) reads: the
     # value by name. The step's Metadata keeps ListPipelineExecutionSteps' [{Name, Value}] list.
     properties = {"OutputParameters": {item["Name"]: item["Value"] for item in outputs}}
-    return StepOutcome(properties, {"Lambda": {"Arn": arn, "OutputParameters": outputs}})
+    return StepOutcome(properties, ctx.step_metadata(Arn=arn, OutputParameters=outputs))

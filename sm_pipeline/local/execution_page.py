@@ -1,27 +1,27 @@
 """A self-contained HTML view of one local execution: steps, statuses, durations, reasons, log tails.
 
-The local runner's counterpart of the SageMaker console's execution page. It is written as
-``index.html`` beside the execution's records each time they change (see ``ExecutionRecorder``),
-so it can be opened from the object root, and the Airflow plugin serves the same rendering over
-HTTP (``/airsage/executions/<pipeline>/<execution id>``) for the ``run_local`` extra link.
-Everything shown is escaped: step logs are untrusted text.
+With the definition it also draws the pipeline as SageMaker Studio does (a graph of the steps coloured by
+status, with their dependencies), a timeline of the step durations, and the cost (``sm_pipeline.cost``:
+the bound before the run, the estimate once it ended).
+
+The local runner's counterpart of the SageMaker console's execution page: rendering only. The records
+(:mod:`sm_pipeline.local.records`) write it as ``index.html`` beside the execution's records each time
+they change, so it can be opened from the object root, and render it from those files for the Airflow
+plugin, which serves it over HTTP (``/airsage/executions/<pipeline>/<execution id>``) for the
+``run_local`` extra link. Everything shown is escaped: step logs are untrusted text.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import re
 from datetime import datetime
 from pathlib import Path
 
-from sm_pipeline.storage_io import write_text_atomic
+from sm_pipeline.charts import STATUS_COLOURS
 
-PAGE_NAME = "index.html"
 TAIL_BYTES = 6000
 TAIL_LINES = 40
-STATUS_COLOURS = {"Succeeded": "#1a7f37", "Failed": "#cf222e", "Stopped": "#9a6700", "Executing": "#0969da",
-                  "NotExecuted": "#6e7781", "Stopping": "#9a6700"}
 
 
 def _duration(start: str | None, end: str | None) -> str:
@@ -65,9 +65,80 @@ def _status(status: str | None) -> str:
     return f'<b style="color:{colour}">{html.escape(str(status or "?"))}</b>'
 
 
-def render_execution_page(describe: dict, steps: list[dict], logs_dir: Path | None = None) -> str:
-    """The page for one execution from its describe dict and ListPipelineExecutionSteps-shaped steps."""
+def _offset(start: str | None, moment: str | None) -> float | None:
+    try:
+        return (datetime.fromisoformat(str(moment)) - datetime.fromisoformat(str(start))).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def pipeline_views(describe: dict, steps: list[dict], definition: dict | None) -> str:
+    """The graph of the steps (coloured by status, with dependencies), the timeline, and the cost, as HTML."""
+    from sm_pipeline.charts import step_graph, timeline
+    from sm_pipeline.cost import execution_cost, figure, usd
+    from sm_pipeline.step_graph import flatten_steps, step_dependencies
+
     esc = html.escape
+    status = {s.get("StepName"): s.get("StepStatus") for s in steps}
+    parts = []
+    if definition:
+        entries = flatten_steps(definition)
+        edges = [(dep, entry.name) for entry in entries for dep in sorted(step_dependencies(entry))]
+        parts.append("<h2>Pipeline</h2>" + step_graph([(e.name, status.get(e.name)) for e in entries], edges))
+    origin = describe.get("CreationTime")
+    rows = []
+    for step in sorted(steps, key=lambda s: str(s.get("StartTime") or "")):
+        begin = _offset(origin, step.get("StartTime"))
+        end = _offset(origin, step.get("EndTime") or describe.get("LastModifiedTime"))
+        if begin is not None and end is not None:
+            rows.append((str(step.get("StepName")), step.get("StepStatus"), begin, max(begin, end)))
+    if rows:
+        parts.append("<h2>Timeline</h2>" + timeline(rows))
+    if definition:
+        ended = describe.get("PipelineExecutionStatus") in ("Succeeded", "Failed", "Stopped")
+        values = {p.get("Name"): p.get("Value") for p in describe.get("PipelineParameters") or []}
+        region = str(describe.get("PipelineExecutionArn", "")).split(":")[3:4] or [None]
+        cost = execution_cost(definition, values, steps=steps if ended else None, region=region[0])
+        lines = {line["step"]: line for line in (cost["estimate"] or cost["bound"])["steps"]}
+        body = "".join(f"<tr><td>{esc(name)}</td><td>{esc(usd(line.get('usd')))}</td>"
+                       f"<td>{esc(line.get('note') or '')}</td></tr>" for name, line in lines.items())
+        estimate = f"estimated {figure(cost['estimate'])}; " if cost["estimate"] else ""
+        parts.append(f"<h2>Cost</h2><p>{esc(estimate)}bound before it started {esc(figure(cost['bound']))} "
+                     f"(on-demand USD, region {esc(str(cost['region']))}; an estimate, not a bill; prices: "
+                     f"{esc(cost['prices']['source'] or 'none')})</p>"
+                     f"<table><tr><th>step</th><th>{'cost' if cost['estimate'] else 'bound'}</th><th></th></tr>"
+                     f"{body}</table>")
+    return "".join(parts)
+
+
+def _model_packages_section(packages: list[dict] | None) -> str:
+    if not packages:
+        return ""
+    esc = html.escape
+    rows = []
+    for package in packages:
+        user = package.get("LastModifiedBy") or {}
+        who = user.get("UserProfileName") or (user.get("IamIdentity") or {}).get("SourceIdentity") or ""
+        rows.append(f"<tr><td>{esc(str(package.get('ModelPackageArn', '')))}</td>"
+                    f"<td>{esc(str(package.get('ModelPackageVersion', '')))}</td>"
+                    f"<td>{esc(str(package.get('ModelApprovalStatus', '')))}</td>"
+                    f"<td>{esc(str(package.get('ApprovalDescription') or ''))}</td><td>{esc(str(who))}</td></tr>")
+    return ("<h2>Model package</h2><table><tr><th>ARN</th><th>version</th><th>approval status</th>"
+            f"<th>approval description</th><th>last modified by</th></tr>{''.join(rows)}</table>")
+
+
+def render_execution_page(describe: dict, steps: list[dict], logs_dir: Path | None = None,
+                          definition: dict | None = None, model_packages: list[dict] | None = None) -> str:
+    """The page for one execution from its describe dict and ListPipelineExecutionSteps-shaped steps.
+
+    ``definition`` (the one it ran) adds the step graph and the cost; without it those are left out.
+    ``model_packages``: the registered versions as the registry describes them now (approval state and who set it).
+    """
+    esc = html.escape
+    try:
+        views = pipeline_views(describe, steps, definition)
+    except Exception as err:  # noqa: BLE001 - a view that cannot be drawn must not hide the records
+        views = f"<p>(the pipeline views could not be drawn: {esc(str(err))})</p>"
     status = describe.get("PipelineExecutionStatus")
     ordered = sorted(steps, key=lambda s: (s.get("StartTime") is None, s.get("StartTime") or ""))
     params = "".join(f"<tr><td>{esc(str(p.get('Name')))}</td><td>{esc(str(p.get('Value')))}</td></tr>"
@@ -108,6 +179,7 @@ td,th{{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:t
 <tr><th>duration</th><td>{esc(_duration(describe.get('CreationTime'), describe.get('EndTime')))}</td></tr>
 <tr><th>failure reason</th><td class=reason>{esc(reason)}</td></tr>
 </table>
+{views}
 <h2>Steps</h2>
 <table><tr><th>step</th><th>status</th><th>started</th><th>duration</th><th>attempts</th><th>cache</th>
 <th>failure reason</th></tr>
@@ -115,25 +187,8 @@ td,th{{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:t
 </table>
 <h2>Parameters</h2>
 <table><tr><th>name</th><th>value</th></tr>{params}</table>
+{_model_packages_section(model_packages)}
 <h2>Step logs (last {TAIL_LINES} lines)</h2>
 {"".join(logs) or "<p>no step logs</p>"}
 </body></html>
 """
-
-
-def render_records_dir(records_dir: Path) -> str:
-    """The page for the execution recorded in ``records_dir`` (describe.json, steps.json, logs/)."""
-    describe = json.loads((records_dir / "describe.json").read_text(encoding="utf-8"))
-    try:
-        steps = json.loads((records_dir / "steps.json").read_text(encoding="utf-8"))["PipelineExecutionSteps"]
-    except (OSError, ValueError, KeyError, TypeError):
-        steps = []
-    return render_execution_page(describe, steps, records_dir / "logs")
-
-
-def write_execution_page(records_dir: Path, describe: dict, steps: list[dict]) -> None:
-    """Write ``index.html`` beside the records; never raises (a view must not break a run)."""
-    try:
-        write_text_atomic(Path(records_dir) / PAGE_NAME, render_execution_page(describe, steps, Path(records_dir) / "logs"))
-    except Exception:  # noqa: S110, BLE001 - the page is a convenience; the records are the truth
-        pass

@@ -16,19 +16,25 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sm_pipeline.arns import sagemaker_arn
 from sm_pipeline.errors import one_line
 from sm_pipeline.local.processes import JobProcesses, StopRequested
+from sm_pipeline.step_kinds import StepKind
 from sm_pipeline.storage import INTERNAL_DIR, ObjectStore, link_or_copy, temp_path_beside
 
-ACCOUNT_ID = "000000000000"
+if TYPE_CHECKING:
+    from sm_pipeline.expressions import ExpressionContext
+
 CONTAINER_PREFIX = "/opt/ml"
 HOOK_DIR = Path(__file__).resolve().parent / "container_hook"
 _PYTHON_RE = re.compile(r"^python(\d+(\.\d+)?)?$")
 _SHELLS = {"bash", "sh"}
+# What job_name() spells: pipelines-<execution id>-<step>-<random>.
+_JOB_NAME_RE = re.compile(r"^pipelines-([a-z0-9]+)-")
 
-__all__ = ["ACCOUNT_ID", "JobContext", "StepFailed", "StepOutcome", "StopRequested"]
+__all__ = ["JobContext", "StepFailed", "StepOutcome", "StopRequested"]
 
 
 class StepFailed(Exception):
@@ -63,7 +69,13 @@ class ExecutionInfo:
 
 @dataclass
 class JobContext:
-    """Everything a step implementation may use."""
+    """Everything a step implementation may use.
+
+    ``kind`` is the step's row of :mod:`sm_pipeline.step_kinds`, ``step`` the step as the definition
+    has it (unresolved), ``expressions`` what its expressions resolve against. ``name`` is the step's name,
+    or for a ForEach body step its child's (``<body step>-<index>``). ``run_child(entry, iteration)`` runs and
+    records one child of a ForEach step (``sm_pipeline.local.step_attempt.Iteration``).
+    """
 
     name: str
     execution: ExecutionInfo
@@ -72,7 +84,11 @@ class JobContext:
     logs_dir: Path
     processes: JobProcesses
     job_name: str
+    kind: StepKind
+    step: dict = field(default_factory=dict)
+    expressions: ExpressionContext | None = None
     lambdas: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
+    run_child: Callable[..., StepOutcome] | None = None
     # (sandbox path, what the user knows it as): a job's error line names s3:// objects and
     # /opt/ml paths, never a sandbox that is gone by the time anyone reads it.
     path_names: list[tuple[str, str]] = field(default_factory=list)
@@ -90,9 +106,13 @@ class JobContext:
         """Show paths inside ``container_root`` as the container paths they stand for (``/opt/ml/...``)."""
         self.path_names.append((str(container_root), ""))
 
-    def arn(self, resource: str) -> str:
-        """An ARN in the local fake account, e.g. ``arn(f"processing-job/{name}")``."""
-        return f"arn:aws:sagemaker:{self.execution.region}:{ACCOUNT_ID}:{resource}"
+    def made_arn(self) -> str:
+        """The ARN of what this step makes (``<kind's arn resource>/<job name>``: a processing job, a model)."""
+        return sagemaker_arn(f"{self.kind.arn_resource}/{self.job_name}", self.execution.region)
+
+    def step_metadata(self, **fields) -> dict:
+        """The step's ListPipelineExecutionSteps ``Metadata``: ``{<kind's metadata key>: fields}``."""
+        return {self.kind.metadata: fields}
 
     def run_job(self, argv: list[str], *, cwd: Path, env: dict[str, str], what: str, log_name: str | None = None) -> None:
         """Run one job process with its output in ``logs/<log_name>[.stderr].log``; StepFailed if it exits non-zero."""
@@ -108,15 +128,16 @@ class JobContext:
         return self.store.root / INTERNAL_DIR
 
 
-def local_region() -> str:
-    """The region put into local ARNs: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-
 def job_name(execution_id: str, step_name: str) -> str:
     """A SageMaker-style job name: ``pipelines-<execution>-<step>-<random>``, at most 63 characters."""
     step = re.sub(r"[^A-Za-z0-9-]", "-", step_name)[:30].strip("-") or "step"
     return f"pipelines-{execution_id}-{step}-{uuid.uuid4().hex[:10]}"[:63]
+
+
+def execution_id_of_job(name: str) -> str | None:
+    """The execution id a :func:`job_name` carries, or None for a name it did not make."""
+    match = _JOB_NAME_RE.match(name)
+    return match.group(1) if match else None
 
 
 def container_path(container_root: Path, path: str) -> Path:

@@ -21,10 +21,10 @@ def run_model(arguments: dict, ctx: JobContext) -> StepOutcome:
     if not model_containers(arguments):
         raise StepFailed("a Model step needs a PrimaryContainer or Containers")
     name = ctx.job_name
-    arn = ctx.arn(f"model/{name}")
+    arn = ctx.made_arn()
     record = {**arguments, "ModelName": name, "ModelArn": arn, "CreationTime": ctx.execution.start_time}
     write_text_atomic(_models_dir(ctx.internal_root) / f"{name}.json", json.dumps(record, indent=2, default=str))
-    return StepOutcome(record, {"Model": {"Arn": arn}})
+    return StepOutcome(record, ctx.step_metadata(Arn=arn))
 
 
 def describe_model(internal_root: Path, name: str) -> dict:

@@ -25,7 +25,12 @@ _GRACE_SECONDS = 3.0
 
 
 class StopRequested(Exception):
-    """The execution is being stopped; the step must not publish anything."""
+    """The execution is being stopped; the step must not publish anything.
+
+    ``metadata`` is the stopped step's ListPipelineExecutionSteps ``Metadata`` (a job step's job ARN), if known.
+    """
+
+    metadata: dict | None = None
 
 
 @dataclass

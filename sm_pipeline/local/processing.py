@@ -83,10 +83,10 @@ def run_processing(arguments: dict, ctx: JobContext) -> StepOutcome:
         for host in hosts:
             staged.append((container_path(host_roots[host], s3["LocalPath"]), s3["S3Uri"]))
     published = publish_outputs(ctx.store, _merge_hosts(staged))
-    arn = ctx.arn(f"processing-job/{ctx.job_name}")
+    arn = ctx.made_arn()
     properties = {**arguments, "ProcessingJobName": ctx.job_name, "ProcessingJobArn": arn,
                   "ProcessingJobStatus": "Completed", "ExitMessage": ""}
-    return StepOutcome(properties, {"ProcessingJob": {"Arn": arn}}, published)
+    return StepOutcome(properties, ctx.step_metadata(Arn=arn), published)
 
 
 def _prepare_host(arguments: dict, ctx: JobContext, root: Path, hosts: list[str], index: int, outputs: list) -> None:

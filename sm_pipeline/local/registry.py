@@ -2,7 +2,13 @@
 
 ``<root>/.airsage/model-registry/<group>/group.json`` and ``<group>/versions/<n>.json``, shaped like
 DescribeModelPackageGroup / DescribeModelPackage. Versions count up from 1 per group; concurrent
-registrations never get the same version (exclusive file creation).
+registrations never get the same version (exclusive file creation); updates of one group are serialized
+(a lock per group), so two deciders never interleave a read and a write.
+
+Every registration and every change of a version's ``ModelApprovalStatus`` appends the EventBridge event
+SageMaker sends for it ("SageMaker Model Package State Change", source ``aws.sagemaker``, ``detail`` = the
+package's description) to ``<root>/.airsage/model-registry/events.jsonl``, one JSON object a line
+(:func:`read_events`).
 """
 
 from __future__ import annotations
@@ -12,15 +18,23 @@ import os
 import re
 from pathlib import Path
 
+from sm_pipeline.arns import (
+    default_region,
+    model_package_arn,
+    model_package_group_arn,
+    parse_model_package_arn,
+)
+from sm_pipeline.definition_schema import APPROVAL_STATUSES
 from sm_pipeline.errors import InvalidInput
-from sm_pipeline.local.jobs import ACCOUNT_ID, JobContext, StepFailed, StepOutcome, local_region
-from sm_pipeline.local.records import utc_now
+from sm_pipeline.local.jobs import JobContext, StepFailed, StepOutcome
+from sm_pipeline.locks import FileLock
 from sm_pipeline.storage import INTERNAL_DIR
 from sm_pipeline.storage_io import write_text_atomic
+from sm_pipeline.timestamps import utc_now
 
-APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 _GROUP_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-_ARN_RE = re.compile(r"^arn:aws:sagemaker:[^:]*:\d{12}:model-package/([^/]+)/(\d+)$")
+EVENTS_FILE = "events.jsonl"
+STATE_CHANGE = "SageMaker Model Package State Change"
 
 
 class LocalModelRegistry:
@@ -28,7 +42,7 @@ class LocalModelRegistry:
 
     def __init__(self, root: Path | str, region: str | None = None):
         self.dir = Path(root) / INTERNAL_DIR / "model-registry"
-        self.region = region or local_region()
+        self.region = region or default_region()
 
     def register(self, request: dict, created_by: str = "") -> dict:
         """Create the next version in ``request['ModelPackageGroupName']`` (the group is created if new)."""
@@ -53,11 +67,13 @@ class LocalModelRegistry:
             "ModelPackageArn": arn,
             "ModelApprovalStatus": status,
             "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": _STATUS_DETAILS,
             "CreationTime": now,
             "LastModifiedTime": now,
             "CreatedBy": created_by,
         }
         write_text_atomic(versions_dir / f"{version}.json", json.dumps(description, indent=2, default=str))
+        self._append_event(description)
         return description
 
     def _create_group(self, group_file: Path, group: str, now: str) -> None:
@@ -67,7 +83,7 @@ class LocalModelRegistry:
             return
         with os.fdopen(fd, "w") as fh:
             json.dump({"ModelPackageGroupName": group,
-                       "ModelPackageGroupArn": f"arn:aws:sagemaker:{self.region}:{ACCOUNT_ID}:model-package-group/{group}",
+                       "ModelPackageGroupArn": model_package_group_arn(group, self.region),
                        "ModelPackageGroupStatus": "Completed", "CreationTime": now}, fh, indent=2)
 
     @staticmethod
@@ -82,7 +98,7 @@ class LocalModelRegistry:
 
     def package_arn(self, group: str, version: int) -> str:
         """``arn:aws:sagemaker:<region>:000000000000:model-package/<group>/<version>``."""
-        return f"arn:aws:sagemaker:{self.region}:{ACCOUNT_ID}:model-package/{group.lower()}/{version}"
+        return model_package_arn(group, version, self.region)
 
     def list_groups(self) -> list[str]:
         """Names of all model package groups."""
@@ -105,7 +121,8 @@ class LocalModelRegistry:
         group, version = self._parse_arn(arn)
         for package in self.list_model_packages(group):
             if package["ModelPackageVersion"] == version:
-                return package
+                # Versions registered before the record carried it have no validation or image scan either.
+                return {"ModelPackageStatusDetails": _STATUS_DETAILS, **package}
         raise InvalidInput(f"no model package {arn}")
 
     def update_approval_status(self, arn: str, status: str) -> dict:
@@ -119,8 +136,13 @@ class LocalModelRegistry:
         ``CustomerMetadataPropertiesToRemove`` removed; ``AdditionalInferenceSpecificationsToAdd`` are
         appended to ``AdditionalInferenceSpecifications``; any other field replaces the stored one.
         """
-        changes = dict(changes)
+        group, _ = self._parse_arn(arn)
+        with FileLock(self.dir / group / ".update.lock"):
+            return self._update(arn, dict(changes))
+
+    def _update(self, arn: str, changes: dict) -> dict:
         package = self.describe_model_package(arn)
+        before = package.get("ModelApprovalStatus")
         if "ModelApprovalStatus" in changes:
             package["ModelApprovalStatus"] = _checked_status(changes.pop("ModelApprovalStatus"))
         metadata = dict(package.get("CustomerMetadataProperties") or {})
@@ -136,7 +158,28 @@ class LocalModelRegistry:
         package["LastModifiedTime"] = utc_now()
         write_text_atomic(self.dir / package["ModelPackageGroupName"] / "versions" / f"{package['ModelPackageVersion']}.json",
                           json.dumps(package, indent=2, default=str))
+        if package.get("ModelApprovalStatus") != before:
+            self._append_event(package)
         return package
+
+    @property
+    def events_file(self) -> Path:
+        """The JSON-lines event log (``<root>/.airsage/model-registry/events.jsonl``)."""
+        return self.dir / EVENTS_FILE
+
+    def _append_event(self, package: dict) -> None:
+        # one write() of one line on an O_APPEND descriptor: concurrent writers never interleave a line
+        line = json.dumps(state_change_event(package, self.region), default=str) + "\n"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.events_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def read_events(self) -> list[dict]:
+        """Every event written so far, oldest first."""
+        return read_events(self.events_file)
 
     def describe_group(self, group: str) -> dict | None:
         """DescribeModelPackageGroup's fields of ``group`` (matched case-insensitively), or None."""
@@ -149,14 +192,39 @@ class LocalModelRegistry:
         return None
 
     def _parse_arn(self, arn: str) -> tuple[str, int]:
-        match = _ARN_RE.match(arn or "")
-        if not match:
-            raise InvalidInput(f"not a model package ARN: {arn!r}")
-        wanted = match.group(1)
+        try:
+            wanted, version = parse_model_package_arn(arn)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
         for group in self.list_groups():
             if group.lower() == wanted:
-                return group, int(match.group(2))
+                return group, version
         raise InvalidInput(f"no model package group for {arn}")
+
+
+def state_change_event(package: dict, region: str) -> dict:
+    """The EventBridge event SageMaker sends when a model package is created or its approval status changes."""
+    import uuid
+
+    from sm_pipeline.arns import ACCOUNT_ID
+
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": STATE_CHANGE, "source": "aws.sagemaker",
+            "account": ACCOUNT_ID, "time": utc_now(), "region": region,
+            "resources": [package["ModelPackageArn"]], "detail": package}
+
+
+def read_events(path: Path | str) -> list[dict]:
+    """The events of a JSON-lines event log (none when it does not exist)."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# DescribeModelPackage's ModelPackageStatusDetails (required in botocore's model): a package registered by a
+# pipeline step has run no validation and no image scan.
+_STATUS_DETAILS = {"ValidationStatuses": [], "ImageScanStatuses": []}
 
 
 def _checked_status(status: str) -> str:
@@ -171,4 +239,4 @@ def run_register_model(arguments: dict, ctx: JobContext) -> StepOutcome:
         package = LocalModelRegistry(ctx.store.root, ctx.execution.region).register(arguments, created_by=ctx.execution.execution_arn)
     except InvalidInput as exc:
         raise StepFailed(str(exc)) from exc
-    return StepOutcome(package, {"RegisterModel": {"Arn": package["ModelPackageArn"]}})
+    return StepOutcome(package, ctx.step_metadata(Arn=package["ModelPackageArn"]))

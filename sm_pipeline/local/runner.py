@@ -1,16 +1,15 @@
-"""Run a SageMaker pipeline definition JSON locally: plan, schedule, execute, record.
+"""Run a SageMaker pipeline definition JSON locally: plan, schedule, record; resume a run that ended.
 
 Everything that can be checked before a step runs is checked first (definition, parameters, step
 types, images, entrypoints, Lambda functions), so an invalid run fails at once with one error. Steps
-then run as soon as their dependencies succeeded, up to ``max_parallel`` at a time.
+then run as soon as their dependencies succeeded, up to ``max_parallel`` at a time; what running one
+step means (arguments, cache, retries, the kind's implementation) is :mod:`sm_pipeline.local.step_attempt`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
-import hashlib
 import json
 import logging
 import math
@@ -25,39 +24,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sm_pipeline.arns import default_region, execution_arn, pipeline_arn
 from sm_pipeline.errors import DefinitionError, InvalidInput, StorageError, one_line
-from sm_pipeline.expressions import EXECUTION_VARIABLES, ExpressionContext, ExpressionError, render, resolve
+from sm_pipeline.expressions import ExpressionContext, ExpressionError, resolve
 from sm_pipeline.json_limits import JsonLimitError
 from sm_pipeline.json_limits import loads as json_loads
-from sm_pipeline.local.cache import CACHEABLE_TYPES, StepCache, cache_config, cache_key, code_hash
+from sm_pipeline.local.cache import StepCache
+from sm_pipeline.local.capabilities import require_runnable
 from sm_pipeline.local.control import (
     RESUMABLE_STATUSES,
-    STOP_REQUEST_FILE,
     StopHandle,
     checked_execution_id,
     new_execution_id,
-    pipeline_arn,
     read_stop_request,
-    records_dir,
 )
-from sm_pipeline.local.control_steps import run_condition, run_fail, run_lambda
-from sm_pipeline.local.jobs import (
-    ExecutionInfo,
-    JobContext,
-    StepFailed,
-    StepOutcome,
-    StopRequested,
-    job_name,
-    local_region,
+from sm_pipeline.local.jobs import ExecutionInfo, StepFailed, StepOutcome
+from sm_pipeline.local.processes import JobProcesses, StopRequested, kill_stale_jobs
+from sm_pipeline.local.records import (
+    ExecutionRecorder,
+    ExecutionRecords,
+    LocalExecutionStore,
+    new_execution_describe,
+    utc_now,
 )
-from sm_pipeline.local.models import model_containers, run_model
-from sm_pipeline.local.parameters import cast_parameters
-from sm_pipeline.local.processes import JobProcesses, kill_stale_jobs
-from sm_pipeline.local.processing import run_processing
-from sm_pipeline.local.records import ExecutionRecorder, LocalExecutionStore, runner_is_alive, utc_now
-from sm_pipeline.local.registry import run_register_model
-from sm_pipeline.local.training import run_training
-from sm_pipeline.local.transform import run_transform
+from sm_pipeline.local.selective import Selection, check_selection
+from sm_pipeline.local.step_attempt import Iteration, StepOutputs, StepRunner, keep_sandbox
+from sm_pipeline.locks import FileLock, owner_is_alive
+from sm_pipeline.parameters import cast_parameters
+from sm_pipeline.step_graph import StepEntry, flatten_steps, load_definition, step_dependencies
 from sm_pipeline.storage import (
     DEFAULT_ROOT,
     INTERNAL_DIR,
@@ -67,19 +61,8 @@ from sm_pipeline.storage import (
     remove_stale_temp_files,
 )
 from sm_pipeline.storage_io import write_text_atomic
-from sm_pipeline.validate import (
-    LOCAL_STEP_TYPES,
-    StepEntry,
-    argument_problems,
-    definition_max_parallel,
-    flatten_steps,
-    load_definition,
-    require_runnable,
-    require_valid,
-    step_dependencies,
-)
+from sm_pipeline.validate import definition_max_parallel, require_valid
 
-SUPPORTED_STEP_TYPES = LOCAL_STEP_TYPES
 log = logging.getLogger("sm_pipeline.local")
 RETRY_SCALE_ENV = "AIRSAGE_RETRY_INTERVAL_SCALE"
 OWNER_FILE = "owner.json"
@@ -152,6 +135,7 @@ def run_pipeline(
     resume: bool = False,
     describe_fields: Mapping[str, Any] | None = None,
     source: str | None = None,
+    selective: Mapping[str, Any] | None = None,
 ) -> PipelineResult:
     """Execute a pipeline definition locally and return its result (never raises for a failed step).
 
@@ -164,19 +148,72 @@ def run_pipeline(
     execution in place, reusing its succeeded steps (``resume_pipeline`` does this from the records
     alone); ``describe_fields`` are extra DescribePipelineExecution fields to record (a description,
     a pipeline version id). The first event is ``execution_started``, sent once the records exist.
+
+    ``selective`` is a SelectiveExecutionConfig (``SelectedSteps``, ``SourcePipelineExecutionArn``): only the
+    selected steps run, the others they depend on take the reference execution's outputs
+    (:mod:`sm_pipeline.local.selective`, whose rules are checked here: SelectionInvalid, one line).
     """
     definition, values, handlers = prepare_run(definition, parameters, lambdas=lambdas, source=source)
     max_parallel, parallel_source = parallelism_limit(definition, max_parallel)
     entries = flatten_steps(definition)
     if retry_interval_scale is None:
         retry_interval_scale = retry_scale_from_environment()
-    store_root = prepare_root(root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT)
+    root = root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT
+    selection = check_selection(selective, entries, root, pipeline_name) if selective is not None else None
+    store_root = prepare_root(root)
     remove_stale_runs(store_root)
+    fields = dict(describe_fields or {})
+    if selection is not None:
+        fields["SelectiveExecutionConfig"] = selection.config
     execution = _Execution(definition, entries, values, ObjectStore(store_root),
                            pipeline_name, display_name, max_parallel, on_event, handlers, use_cache, retry_interval_scale,
-                           _Control(execution_id, stop or StopHandle(), resume, dict(describe_fields or {}),
-                                    parallel_source))
+                           _Control(execution_id, stop or StopHandle(), resume, fields, parallel_source, selection))
     return execution.run()
+
+
+def resume_pipeline(
+    execution_id: str,
+    root: Path | str | None = None,
+    pipeline_name: str = "abalone-local",
+    max_parallel: int | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    *,
+    lambdas: Mapping[str, Callable[[dict], dict]] | None = None,
+    use_cache: bool = True,
+    retry_interval_scale: float | None = None,
+    stop: StopHandle | None = None,
+) -> PipelineResult:
+    """Run a Failed or Stopped local execution again in place, reusing the steps that Succeeded.
+
+    RetryPipelineExecution's semantics: the execution keeps its id and ARN, its definition and its
+    parameters (those it was started with), so every ``Join`` over the execution id names the same output
+    URIs; the failed, stopped and never-started steps run again. InvalidInput if the execution does not
+    exist, is not Failed or Stopped, or is being run by another runner.
+    """
+    root = Path(root or os.environ.get("AIRSAGE_LOCAL_ROOT") or DEFAULT_ROOT)
+    store = LocalExecutionStore(root)
+    checked_execution_id(execution_id)
+    try:
+        describe = store.describe(pipeline_name, execution_id)
+        definition = store.definition(pipeline_name, execution_id)
+    except FileNotFoundError:
+        raise InvalidInput(f"no local execution {pipeline_name}/{execution_id} under {root}") from None
+    _require_resumable(describe, pipeline_name, execution_id)
+    parameters: dict[str, Any] = {p["Name"]: p["Value"] for p in describe.get("PipelineParameters") or []}
+    if max_parallel is None:
+        max_parallel = int((describe.get("ParallelismConfiguration") or {}).get("MaxParallelExecutionSteps") or 2)
+    return run_pipeline(definition, parameters, root=root, pipeline_name=pipeline_name,
+                        display_name=describe.get("PipelineExecutionDisplayName"), max_parallel=max_parallel,
+                        on_event=on_event, lambdas=lambdas, use_cache=use_cache,
+                        retry_interval_scale=retry_interval_scale, execution_id=execution_id, stop=stop,
+                        resume=True, selective=describe.get("SelectiveExecutionConfig"))
+
+
+def _require_resumable(describe: dict, pipeline_name: str, execution_id: str) -> None:
+    status = describe.get("PipelineExecutionStatus")
+    if status not in RESUMABLE_STATUSES:
+        raise InvalidInput(f"local execution {pipeline_name}/{execution_id} is {status}; "
+                           f"only a {' or '.join(RESUMABLE_STATUSES)} execution can be resumed")
 
 
 DEFAULT_MAX_PARALLEL = 2  # steps at a time when neither the start request nor the definition says (2 cores)
@@ -207,6 +244,7 @@ class _Control:
     resume: bool
     describe_fields: dict
     parallel_source: str = "start request"
+    selection: Selection | None = None
 
 
 def prepare_run(definition: dict | str | Path, parameters: Mapping[str, Any] | None = None, *,
@@ -245,7 +283,11 @@ def remove_stale_runs(root: Path) -> list[str]:
 
     For each sandbox under ``<root>/.airsage/work`` whose recorded owner process is certainly gone:
     its job processes are killed (where the parent-death signal could not do it) and the sandbox is
-    removed. Staging files of dead writers anywhere in the root go too. Live runs are never touched.
+    removed. Staging files of dead writers anywhere in the root go too, on the first run of each process
+    in that root: that sweep walks the whole root (every execution's records), which would make each start
+    of a long-lived process (the emulated service) slower as records grow, while a dead writer's leftovers
+    are invisible to every listing meanwhile and the next write of the same file removes them anyway.
+    Live runs are never touched.
     """
     removed = []
     work = root / INTERNAL_DIR / "work"
@@ -254,17 +296,21 @@ def remove_stale_runs(root: Path) -> list[str]:
             owner = json_loads((sandbox / OWNER_FILE).read_bytes())
         except (OSError, JsonLimitError):
             continue  # no owner yet (a run starting right now) or unreadable: not provably dead
-        if not isinstance(owner, dict) or runner_is_alive(owner):
+        if not isinstance(owner, dict) or owner_is_alive(owner):
             continue
         kill_stale_jobs(sandbox)
         shutil.rmtree(sandbox, ignore_errors=True)
         removed.append(sandbox.name)
-    remove_stale_temp_files(root)
+    with _SWEPT_LOCK:
+        first = root not in _SWEPT_ROOTS
+        _SWEPT_ROOTS.add(root)
+    if first:
+        remove_stale_temp_files(root)
     return removed
 
 
-class _Stopped(Exception):
-    """Internal: the step was stopped."""
+_SWEPT_ROOTS: set[Path] = set()  # object roots this process swept for dead writers' staging files
+_SWEPT_LOCK = threading.Lock()
 
 
 class _StopExecution(Exception):
@@ -277,7 +323,8 @@ class _Execution:
     def __init__(self, definition, entries, parameters, store, pipeline_name, display_name, max_parallel,
                  on_event, lambdas, use_cache, retry_interval_scale, control: _Control):
         self.entries = {entry.name: entry for entry in entries}
-        self.order = [entry.name for entry in entries]
+        # Body steps of a ForEach are run by their ForEach step, once per item, never by the scheduler.
+        self.order = [entry.name for entry in entries if entry.for_each is None]
         self.deps = {entry.name: step_dependencies(entry) for entry in entries}
         self.parameters = parameters
         self.store = store
@@ -290,39 +337,78 @@ class _Execution:
         self.use_cache = use_cache
         self.retry_interval_scale = retry_interval_scale
         self.processes = JobProcesses()
-        self.cache = StepCache(store, pipeline_name)
         self._lock = threading.Lock()
         self._event_lock = threading.Lock()
-        self.records: dict[str, dict] = {}
-        self.property_files: dict[str, dict[str, Any]] = {}
+        self.outputs = StepOutputs()
         self.status: dict[str, str] = {}
         self.branch_taken: dict[str, str] = {}
         self.failures: list[tuple[str, StepFailed]] = []
 
-        region = local_region()
+        region = default_region()
         self.stop = control.stop
         if control.resume and not control.execution_id:
             raise InvalidInput("resume=True needs the execution_id of the Failed or Stopped execution to resume")
         execution_id = checked_execution_id(control.execution_id) if control.execution_id else new_execution_id()
+        records = ExecutionRecords(store.root, pipeline_name, execution_id)
         # Held until the run ends: a second runner of the same execution (a double resume) fails at once.
-        self._run_lock = _lock_records(records_dir(store.root, pipeline_name, execution_id), execution_id)
+        self._run_lock = FileLock(records.run_lock_file)
         try:
-            self._start_records(definition, parameters, store, pipeline_name, display_name, max_parallel, region,
-                                execution_id, control)
+            acquired = self._run_lock.try_acquire()
+        except OSError as exc:
+            raise StorageError(f"object root {store.root}: {os_error_text(exc)}") from None
+        if not acquired:
+            raise InvalidInput(f"execution {execution_id} is being run by another runner right now")
+        try:
+            self._start_records(definition, parameters, store, records, display_name, max_parallel, region, control)
         except BaseException:
-            _unlock(self._run_lock)
+            self._run_lock.release()
             raise
+        self.steps = StepRunner(
+            info=self.info, variables=self.variables, parameters=parameters, entries=self.entries, store=store,
+            outputs=self.outputs, processes=self.processes, cache=StepCache(store, pipeline_name),
+            use_cache=use_cache, retry_interval_scale=retry_interval_scale, lambdas=lambdas,
+            logs_dir=self.recorder.logs_dir, work_root=self.work_root, record_step=self._record_step, emit=self.emit,
+            experiment=self.experiment, run_child=self._attempt,
+            record_request=lambda name, request: self.recorder.save_step_properties(name, request, None))
+        self.reused: list[str] = []  # steps a selective execution took from its reference
+        if control.selection is not None:
+            self._apply_selection(control.selection)
 
-    def _start_records(self, definition, parameters, store, pipeline_name, display_name, max_parallel, region,
-                       execution_id, control: _Control) -> None:
+    def _apply_selection(self, selection: Selection) -> None:
+        """A selective execution: the steps not selected take the reference's outputs, or do not run."""
+        for name in self.order:
+            if name in selection.selected or self.status.get(name) == "Succeeded":  # selected, or kept by a resume
+                continue
+            reused = selection.reused.get(name)
+            if reused is None:
+                self.status[name] = "NotExecuted"
+                self._record_step(name, StepStatus="NotExecuted", Metadata={}, FailureReason=None)
+                continue
+            properties, property_files = reused["Properties"], reused["PropertyFiles"] or None
+            self.reused.append(name)
+            self.outputs.add(name, properties, property_files)
+            self.status[name] = "Succeeded"
+            if self.entries[name].type == "Condition":
+                self.branch_taken[name] = "IfSteps" if properties.get("Outcome") == "True" else "ElseSteps"
+            self.recorder.save_step_properties(name, properties, property_files)  # what a resume reuses
+            entry = reused["Entry"]
+            self._record_step(name, StepStatus="Succeeded", StartTime=entry.get("StartTime"),
+                              EndTime=entry.get("EndTime"), Metadata=entry.get("Metadata") or {},
+                              AttemptCount=entry.get("AttemptCount"),
+                              SelectiveExecutionResult={"SourcePipelineExecutionArn": selection.reference_arn})
+
+    def _start_records(self, definition, parameters, store, records: ExecutionRecords, display_name, max_parallel,
+                       region, control: _Control) -> None:
+        pipeline_name, execution_id = records.pipeline_name, records.execution_id
         previous = self._read_for_resume(store, pipeline_name, execution_id) if control.resume else None
-        if not previous and (records_dir(store.root, pipeline_name, execution_id) / "describe.json").exists():
+        if not previous and records.describe_file.exists():
             raise InvalidInput(f"execution id {execution_id} of pipeline {pipeline_name} is already taken "
                                "(to continue that execution, resume it)")
         arn = pipeline_arn(pipeline_name, region)
         # A resumed execution keeps its start time: Execution.StartDateTime must resolve as before.
         start_time = previous["describe"]["CreationTime"] if previous else utc_now()
-        self.info = ExecutionInfo(pipeline_name, execution_id, f"{arn}/execution/{execution_id}", region, start_time)
+        self.info = ExecutionInfo(pipeline_name, execution_id, execution_arn(pipeline_name, execution_id, region),
+                                  region, start_time)
         self.variables = {
             "PipelineExecutionId": execution_id, "PipelineExecutionArn": self.info.execution_arn,
             "PipelineName": pipeline_name, "PipelineArn": arn, "StartDateTime": self.info.start_time,
@@ -331,21 +417,11 @@ class _Execution:
             experiment = resolve(definition.get("PipelineExperimentConfig"), ExpressionContext(parameters, self.variables))
         except ExpressionError as exc:
             raise DefinitionError(f"PipelineExperimentConfig: {exc}") from None
-        describe = {
-            "PipelineName": pipeline_name,
-            "PipelineExecutionId": execution_id,
-            "PipelineArn": arn,
-            "PipelineExecutionArn": self.info.execution_arn,
-            "PipelineExecutionDisplayName": display_name or execution_id,
-            "PipelineExecutionStatus": "Executing",
-            "PipelineExperimentConfig": experiment,
-            "ParallelismConfiguration": {"MaxParallelExecutionSteps": max_parallel},
-            "PipelineParameters": [{"Name": k, "Value": render(v)} for k, v in parameters.items()],
-            "CreationTime": self.info.start_time,
-            "LastModifiedTime": self.info.start_time,
-            "CreatedBy": {}, "LastModifiedBy": {},
-            **control.describe_fields,
-        }
+        self.experiment = experiment if isinstance(experiment, dict) else None
+        describe = new_execution_describe(
+            pipeline_name, execution_id, region=region, display_name=display_name, status="Executing",
+            parameters=parameters, max_parallel=max_parallel, created=self.info.start_time,
+            fields={"PipelineExperimentConfig": experiment, **control.describe_fields})
         kept_steps = self._adopt(previous) if previous else None
         if previous:
             describe = {**{k: v for k, v in previous["describe"].items() if k not in ("FailureReason", "EndTime")},
@@ -363,11 +439,11 @@ class _Execution:
                 fh.write(b"\0" * _RESERVE_BYTES)
             self.recorder = ExecutionRecorder(store.root, describe, steps=kept_steps)
             write_text_atomic(self.work_root / OWNER_FILE, _json(self.recorder.describe["LocalRunner"]))
-            (self.recorder.dir / STOP_REQUEST_FILE).unlink(missing_ok=True)  # a stale request from an earlier run
-            write_text_atomic(self.recorder.dir / "definition.json", _json(definition))
+            records.stop_request_file.unlink(missing_ok=True)  # a stale request from an earlier run
+            write_text_atomic(records.definition_file, _json(definition))
         except OSError as exc:
             # Nothing half-made stays behind: the run never started (a resumed execution keeps its records).
-            made = [self.work_root] if previous else [self.work_root, records_dir(store.root, pipeline_name, execution_id)]
+            made = [self.work_root] if previous else [self.work_root, records.dir]
             for path in made:
                 shutil.rmtree(path, ignore_errors=True)
                 _remove_empty_parents(path, store.root)
@@ -382,10 +458,7 @@ class _Execution:
             describe = records.describe(pipeline_name, execution_id)
         except FileNotFoundError:
             raise InvalidInput(f"no local execution {pipeline_name}/{execution_id} under {store.root} to resume") from None
-        status = describe.get("PipelineExecutionStatus")
-        if status not in RESUMABLE_STATUSES:
-            raise InvalidInput(f"local execution {pipeline_name}/{execution_id} is {status}; "
-                               f"only a {' or '.join(RESUMABLE_STATUSES)} execution can be resumed")
+        _require_resumable(describe, pipeline_name, execution_id)
         return {"describe": describe, "steps": records.steps(pipeline_name, execution_id),
                 "properties": records.step_properties(pipeline_name, execution_id)}
 
@@ -395,21 +468,22 @@ class _Execution:
         for entry in previous["steps"]:
             name = entry.get("StepName")
             saved = previous["properties"].get(name)
-            if entry.get("StepStatus") != "Succeeded" or name not in self.entries or saved is None:
+            if entry.get("StepStatus") != "Succeeded" or name not in self.order or saved is None:
                 continue  # failed, stopped, skipped or unknown: runs (or is skipped) again
-            self.records[name] = saved["Properties"]
-            if saved.get("PropertyFiles"):
-                self.property_files[name] = saved["PropertyFiles"]
+            self.outputs.add(name, saved["Properties"], saved.get("PropertyFiles"))
             self.status[name] = "Succeeded"
             if self.entries[name].type == "Condition":
                 self.branch_taken[name] = "IfSteps" if saved["Properties"].get("Outcome") == "True" else "ElseSteps"
             kept.append(entry)
+        # The children of a ForEach step that succeeded stay listed with it; those of one that runs again go.
+        kept.extend(entry for entry in previous["steps"]
+                    if self.status.get((entry.get("IterationContext") or {}).get("ParentStepName")) == "Succeeded")
         return kept
 
     def _stop_requested(self) -> bool:
         if self.stop.is_set():
             return True
-        request = read_stop_request(self.recorder.dir)
+        request = read_stop_request(self.recorder.records)
         if request is None:
             return False
         self.stop.stop(request.get("Reason") or "Execution stopped by a stop request (sm_pipeline.local.request_stop)")
@@ -474,7 +548,10 @@ class _Execution:
         pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="airsage-step")
         running: dict[Future, str] = {}
         self.emit(event="execution_started", execution_arn=self.info.execution_arn,
-                  records_dir=str(self.recorder.dir), resumed_steps=sorted(self.status))
+                  records_dir=str(self.recorder.dir),
+                  resumed_steps=sorted(name for name, status in self.status.items()
+                                       if status == "Succeeded" and name not in self.reused),
+                  reused_steps=sorted(self.reused))
         for kind, message in self._notices():
             log.info("%s: %s", self.info.execution_id, message)
             self.emit(event=kind, message=message, max_parallel=self.max_parallel, source=self.parallel_source)
@@ -511,7 +588,7 @@ class _Execution:
         try:
             return self._conclude(stopped)
         finally:
-            _unlock(self._run_lock)
+            self._run_lock.release()
 
     def _notices(self) -> list[tuple[str, str]]:
         """What the run tells its user once at the start: the parallelism limit, what it ignores."""
@@ -536,7 +613,7 @@ class _Execution:
         error = future.exception()
         if error is None:
             return
-        if isinstance(error, _Stopped | StopRequested):
+        if isinstance(error, StopRequested):
             self.status[name] = "Stopped"
             return
         if isinstance(error, OSError):  # the record of the step could not be written (disk full, ...)
@@ -563,75 +640,58 @@ class _Execution:
             # Even the reserve did not suffice; the record stays "Executing" and readers report it
             # Stopped once this process is gone (LocalExecutionStore). The caller still learns why.
             reason = f"{reason or status}; the execution record could not be updated: {one_line(os_error_text(exc))}"
-        (self.recorder.dir / STOP_REQUEST_FILE).unlink(missing_ok=True)  # honoured (or too late): the record says so
-        if not _keep_sandbox():
+        self.recorder.records.stop_request_file.unlink(missing_ok=True)  # honoured (or too late): the record says so
+        if not keep_sandbox():
             shutil.rmtree(self.work_root, ignore_errors=True)
         self.emit(event="execution_finished", status=status, reason=reason)
         return PipelineResult(
             execution_id=self.info.execution_id, execution_arn=self.info.execution_arn,
             pipeline_name=self.info.pipeline_name, status=status, failure_reason=reason,
-            steps=self.recorder.step_list(), property_files=self.property_files, root=self.store.root,
+            steps=self.recorder.step_list(), property_files=self.outputs.property_files, root=self.store.root,
             records_dir=self.recorder.dir, _describe=dict(self.recorder.describe),
         )
 
     # ---- one step --------------------------------------------------------------------------
-    def _expression_context(self, job: str | None = None, placeholders: bool = False) -> ExpressionContext:
-        variables = dict(self.variables)
-        if placeholders:
-            variables = {name: f"<Execution.{name}>" for name in EXECUTION_VARIABLES}
-        elif job:
-            variables.update(TrainingJobName=job, ProcessingJobName=job)
-        with self._lock:
-            records = dict(self.records)
-        if placeholders:
-            # Every execution names its models anew; for the cache a model is what it contains.
-            for name, record in records.items():
-                if self.entries[name].type == "Model":
-                    content = hashlib.sha256(_json(model_containers(record)).encode()).hexdigest()[:16]
-                    records[name] = {**record, "ModelName": f"<model {content}>", "ModelArn": f"<model {content}>"}
-        return ExpressionContext(parameters=self.parameters, execution_variables=variables, step_records=records,
-                                 read_property_file=self._read_property_file, read_json_uri=self._read_json_uri)
-
-    def _read_property_file(self, step: str, name: str) -> Any:
-        with self._lock:
-            files = self.property_files.get(step, {})
-        if name not in files:
-            raise ExpressionError(f"property file {name} of step {step} was not read (did the step succeed?)")
-        return files[name]
-
-    def _read_json_uri(self, uri: str) -> Any:
-        try:
-            return json_loads(self.store.read_bytes(uri))
-        except JsonLimitError as exc:
-            raise ExpressionError(f"{uri}: {exc}") from None
-
     def _run_step(self, name: str) -> None:
         entry = self.entries[name]
-        started = time.monotonic()
-        self._record_step(name, StepStatus="Executing", StartTime=utc_now(), AttemptCount=1, Metadata={})
-        self.emit(event="step_started", step=name, type=entry.type)
-        cache_hit = False
         try:
-            outcome, cache_hit, attempts = self._execute(entry)
-        except (_Stopped, StopRequested):
-            self._record_step(name, StepStatus="Stopped", EndTime=utc_now())
-            self.emit(event="step_stopped", step=name, type=entry.type, duration=time.monotonic() - started)
-            raise
+            outcome = self._attempt(entry)
         except StepFailed as failure:
             with self._lock:
                 self.status[name] = "Failed"
                 self.failures.append((name, failure))
-            self._record_step(name, StepStatus="Failed", EndTime=utc_now(), FailureReason=failure.reason,
-                                      Metadata=failure.metadata or None)
-            self.emit(event="step_failed", step=name, type=entry.type, duration=time.monotonic() - started,
-                      reason=failure.reason)
             return
+        # Only now, with its EndTime recorded, does the step count as Succeeded: the scheduler releases its
+        # dependents then, so no dependent is ever recorded as starting before that EndTime.
         with self._lock:
-            self.records[name] = outcome.properties
             self.status[name] = "Succeeded"
             if entry.type == "Condition":
                 self.branch_taken[name] = "IfSteps" if outcome.properties["Outcome"] == "True" else "ElseSteps"
-            property_files = self.property_files.get(name)
+
+    def _attempt(self, entry: StepEntry, iteration: Iteration | None = None) -> StepOutcome:
+        """Run one step (or a ForEach body step's child) and record it from start to end; returns its outcome.
+
+        StepFailed and StopRequested are raised once the step's end is recorded.
+        """
+        name = iteration.child(entry.name) if iteration else entry.name
+        extra = {"IterationContext": iteration.context()} if iteration else {}
+        started = time.monotonic()
+        self._record_step(name, StepStatus="Executing", StartTime=utc_now(), AttemptCount=1, Metadata={}, **extra)
+        self.emit(event="step_started", step=name, type=entry.type)
+        try:
+            outcome, cache_hit, attempts = self.steps.run(entry, iteration)
+        except StopRequested as stop:
+            self._record_step(name, StepStatus="Stopped", EndTime=utc_now(), Metadata=stop.metadata)
+            self.emit(event="step_stopped", step=name, type=entry.type, duration=time.monotonic() - started)
+            raise
+        except StepFailed as failure:
+            self._record_step(name, StepStatus="Failed", EndTime=utc_now(), FailureReason=failure.reason,
+                              Metadata=failure.metadata or None)
+            self.emit(event="step_failed", step=name, type=entry.type, duration=time.monotonic() - started,
+                      reason=failure.reason)
+            raise
+        self.outputs.add(name, outcome.properties)
+        property_files = self.outputs.property_files_of(name)
         self.recorder.save_step_properties(name, outcome.properties, property_files)  # what a resume reuses
         fields = {"StepStatus": "Succeeded", "EndTime": utc_now(), "Metadata": outcome.metadata, "AttemptCount": attempts}
         if cache_hit:
@@ -640,146 +700,7 @@ class _Execution:
         self._record_step(name, **fields)
         self.emit(event="step_succeeded", step=name, type=entry.type, duration=time.monotonic() - started,
                   cache_hit=cache_hit)
-
-    def _execute(self, entry: StepEntry) -> tuple[StepOutcome, bool, int]:
-        name, kind, step = entry.name, entry.type, entry.step
-        if kind == "Condition":
-            try:
-                return run_condition(step, self._expression_context()), False, 1
-            except ExpressionError as exc:
-                raise StepFailed(f"condition could not be evaluated: {exc}") from exc
-        job = job_name(self.info.execution_id, name)
-        try:
-            arguments = resolve(step.get("Arguments") or {}, self._expression_context(job))
-        except ExpressionError as exc:
-            raise StepFailed(f"arguments could not be resolved: {exc}") from exc
-        problems = argument_problems(kind, arguments)
-        if problems:
-            # What SageMaker's Create*Job would refuse; checked here so that no step implementation
-            # meets a value of the wrong shape.
-            raise StepFailed("ValidationException: " + one_line("; ".join(problems)))
-        if kind == "Fail":
-            run_fail(arguments)
-
-        enabled, expire_after = cache_config(step) if self.use_cache and kind in CACHEABLE_TYPES else (False, None)
-        key = None
-        if enabled:
-            key = cache_key(kind, resolve(step.get("Arguments") or {}, self._expression_context(placeholders=True)),
-                            code_hash(kind, arguments, self.store))
-            entry_cached = self.cache.lookup(key, expire_after)
-            if entry_cached is not None:
-                outcome = StepOutcome(entry_cached["Properties"],
-                                      {**entry_cached["Metadata"], "_source": entry_cached["SourcePipelineExecutionArn"]},
-                                      entry_cached["OutputUris"])
-                self._read_property_files(entry, outcome)
-                return outcome, True, 1
-
-        attempt = 0
-        first_failure = time.monotonic()
-        while True:
-            attempt += 1
-            work_dir = self.work_root / name / f"attempt-{attempt}"
-            ctx = JobContext(name=name, execution=self.info, store=self.store, work_dir=work_dir,
-                             logs_dir=self.recorder.logs_dir, processes=self.processes, job_name=job,
-                             lambdas=self.lambdas)
-            try:
-                outcome = self._dispatch(kind, step, arguments, ctx)
-                self._read_property_files(entry, outcome)
-                break
-            except StepFailed as failure:
-                if not failure.metadata and kind in _JOB_METADATA:
-                    # SageMaker lists the failed job's ARN in the step's metadata, as for a succeeded one.
-                    key, resource = _JOB_METADATA[kind]
-                    failure.metadata = {key: {"Arn": ctx.arn(f"{resource}/{ctx.job_name}")}}
-                delay = self._retry_delay(step, failure, attempt, time.monotonic() - first_failure)
-                if delay is None:
-                    raise
-                self._record_step(name, AttemptCount=attempt + 1)
-                self.emit(event="step_retrying", step=name, attempt=attempt, delay=delay, reason=failure.reason)
-                if self.processes.stop_event.wait(delay):
-                    raise _Stopped() from None
-                job = job_name(self.info.execution_id, name)
-            except OSError as exc:
-                raise StepFailed(f"Step.SERVICE_FAULT: {one_line(os_error_text(exc))}", "Step.SERVICE_FAULT") from exc
-            finally:
-                if self.processes.stop_event.is_set() or not _keep_sandbox():
-                    shutil.rmtree(work_dir, ignore_errors=True)
-        if key is not None:
-            self.cache.save(key, properties=outcome.properties, metadata=outcome.metadata,
-                            output_uris=outcome.output_uris, execution_arn=self.info.execution_arn)
-        return outcome, False, attempt
-
-    def _dispatch(self, kind: str, step: dict, arguments: dict, ctx: JobContext) -> StepOutcome:
-        if self.processes.stop_event.is_set():
-            raise _Stopped()
-        ctx.work_dir.mkdir(parents=True, exist_ok=True)
-        if kind == "Processing":
-            return run_processing(arguments, ctx)
-        if kind == "Training":
-            return run_training(arguments, ctx)
-        if kind == "Transform":
-            return run_transform(arguments, ctx)
-        if kind == "Model":
-            return run_model(arguments, ctx)
-        if kind == "RegisterModel":
-            return run_register_model(arguments, ctx)
-        if kind == "Lambda":
-            return run_lambda(step, arguments, ctx)
-        raise StepFailed(f"step type {kind!r} is not runnable locally")
-
-    def _read_property_files(self, entry: StepEntry, outcome: StepOutcome) -> None:
-        declared = entry.step.get("PropertyFiles") or []
-        if not declared:
-            return
-        outputs = (outcome.properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-        uris = {o.get("OutputName"): (o.get("S3Output") or {}).get("S3Uri") for o in outputs}
-        read: dict[str, Any] = {}
-        for pf in declared:
-            base = uris.get(pf.get("OutputName"))
-            uri = f"{str(base).rstrip('/')}/{pf.get('FilePath', '').lstrip('/')}"
-            try:
-                read[pf["PropertyFileName"]] = self._read_json_uri(uri)
-            except InvalidInput as exc:
-                raise StepFailed(f"property file {pf.get('PropertyFileName')}: {exc}") from exc
-        with self._lock:
-            self.property_files[entry.name] = read
-
-    def _retry_delay(self, step: dict, failure: StepFailed, attempt: int, elapsed: float) -> float | None:
-        for policy in step.get("RetryPolicies") or []:
-            types = list(policy.get("StepExceptionTypes") or []) + list(policy.get("ExceptionType") or [])
-            if failure.error_type not in types:
-                continue
-            retries_done = attempt - 1
-            max_attempts = policy.get("MaxAttempts")
-            expire_minutes = policy.get("ExpireAfterMin")
-            if max_attempts is not None and retries_done >= int(max_attempts):
-                return None
-            if expire_minutes is not None and elapsed >= float(expire_minutes) * 60 * self.retry_interval_scale:
-                return None
-            interval = float(policy.get("IntervalSeconds", 1)) * float(policy.get("BackoffRate", 2.0)) ** retries_done
-            return interval * self.retry_interval_scale
-        return None
-
-
-_JOB_METADATA = {"Processing": ("ProcessingJob", "processing-job"), "Training": ("TrainingJob", "training-job"),
-                 "Transform": ("TransformJob", "transform-job")}
-
-
-def _lock_records(directory: Path, execution_id: str) -> int:
-    """Hold ``<records>/.run.lock`` while this runner owns the execution; InvalidInput if another runner does."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / ".run.lock", os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise InvalidInput(f"execution {execution_id} is being run by another runner right now") from None
-    return fd
-
-
-def _unlock(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)  # closing the descriptor releases the flock
+        return outcome
 
 
 def _remove_empty_parents(path: Path, stop: Path) -> None:
@@ -791,11 +712,6 @@ def _remove_empty_parents(path: Path, stop: Path) -> None:
             parent.rmdir()
         except OSError:
             return
-
-
-def _keep_sandbox() -> bool:
-    # Failed steps keep their sandbox for debugging only on request; inputs there are hard links anyway.
-    return os.environ.get("AIRSAGE_KEEP_SANDBOX", "") == "1"
 
 
 def _json(value: Any) -> str:

@@ -8,7 +8,7 @@ data parameters at S3 URIs; on a laptop those objects usually do not exist yet.
 - Data: a labelled abalone CSV (a header row with a ``rings`` column, like ``data/abalone.csv`` or
   ``make-data`` output) goes where the run's ``InputData`` parameter points, and the same rows
   without the label where ``BatchData`` points -- the same rule as the DAG's ``stage_input`` task
-  (:mod:`sm_pipeline.input_data`).
+  (:mod:`sm_pipeline.abalone.input_data`).
 
 Staging is planned first (every source found, every URI valid, the CSV read and checked) and only
 then written, so a bad flag leaves the root untouched. Each object is written atomically.
@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sm_pipeline.abalone.input_data import batch_rows
 from sm_pipeline.errors import InvalidInput
 from sm_pipeline.expressions import ExpressionContext, ExpressionError, resolve
-from sm_pipeline.input_data import batch_rows
 from sm_pipeline.local.cache import is_code_input
-from sm_pipeline.local.parameters import cast_parameters
+from sm_pipeline.parameters import cast_parameters
+from sm_pipeline.step_graph import flatten_steps
 from sm_pipeline.storage import ObjectStore
-from sm_pipeline.validate import flatten_steps
 
 INPUT_PARAMETER = "InputData"
 BATCH_PARAMETER = "BatchData"

@@ -63,7 +63,7 @@ def run_training(arguments: dict, ctx: JobContext) -> StepOutcome:
     published = publish_outputs(ctx.store, [(publish_dir, job_prefix)])
     metrics_file = root / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else []
-    arn = ctx.arn(f"training-job/{ctx.job_name}")
+    arn = ctx.made_arn()
     properties = {
         **arguments,
         "TrainingJobName": ctx.job_name,
@@ -73,7 +73,7 @@ def run_training(arguments: dict, ctx: JobContext) -> StepOutcome:
         "ModelArtifacts": {"S3ModelArtifacts": f"{job_prefix}/output/model.tar.gz"},
         "FinalMetricDataList": metrics,
     }
-    return StepOutcome(properties, {"TrainingJob": {"Arn": arn}}, published)
+    return StepOutcome(properties, ctx.step_metadata(Arn=arn), published)
 
 
 def _materialize_channels(arguments: dict, ctx: JobContext, root: Path) -> dict[str, Path]:

@@ -60,7 +60,7 @@ def run_transform(arguments: dict, ctx: JobContext) -> StepOutcome:
     ctx.run_job([sys.executable, builtin_xgboost.__file__, "predict", "--config", str(config_file)],
                 cwd=ctx.work_dir, env=env, what="batch transform")
     published = publish_outputs(ctx.store, [(output_dir, output_path.rstrip("/"))])
-    arn = ctx.arn(f"transform-job/{ctx.job_name}")
+    arn = ctx.made_arn()
     properties = {**arguments, "TransformJobName": ctx.job_name, "TransformJobArn": arn,
                   "TransformJobStatus": "Completed", "ModelName": model["ModelName"]}
-    return StepOutcome(properties, {"TransformJob": {"Arn": arn}}, published)
+    return StepOutcome(properties, ctx.step_metadata(Arn=arn), published)

@@ -6,5 +6,6 @@ S3 is moto's, kept in sync with the runner's object root. See docs/EMULATED_SAGE
 
 Modules: ``server`` (CLI, WSGI routing, signals), ``protocol`` (the JSON 1.1 wire format checked
 against botocore's model), ``api`` (one method per action), ``state`` (pipelines, tags, tokens),
-``executions`` (background runs), ``s3`` (moto's S3 over the object root).
+``executions`` (background runs), ``s3`` (moto's S3 over the object root), ``iam`` (the read-only IAM and
+STS calls the SageMaker SDK makes to validate a role).
 """

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from pathlib import Path
 from typing import Any
 
+from sm_pipeline.arns import parse_model_package_arn, pipeline_arn
 from sm_pipeline.errors import InvalidInput
-from sm_pipeline.local.control import pipeline_arn
-from sm_pipeline.local.parameters import cast_parameters
-from sm_pipeline.local.records import LocalExecutionStore, executions_dir, utc_now
+from sm_pipeline.local.jobs import execution_id_of_job
+from sm_pipeline.local.records import ExecutionIndex, ExecutionRecords, LocalExecutionStore
 from sm_pipeline.local.registry import LocalModelRegistry
+from sm_pipeline.local.selective import check_selection
+from sm_pipeline.parameters import cast_parameters
 from sm_pipeline.service.executions import Executions, parse_execution_arn
 from sm_pipeline.service.protocol import (
     ApiError,
@@ -36,19 +37,23 @@ from sm_pipeline.service.state import (
     expire_tokens,
     in_time_window,
     paginate,
+    paginate_sorted,
     time_key,
 )
+from sm_pipeline.step_graph import flatten_steps
+from sm_pipeline.step_kinds import STEP_KINDS, StepKind
 from sm_pipeline.storage import ObjectStore
+from sm_pipeline.timestamps import utc_now
 from sm_pipeline.validate import validate_definition
 
 log = logging.getLogger("sm_pipeline.service")
 
 STOP_REASON = "Stopped by a StopPipelineExecution request"
 TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600  # how long a ClientRequestToken keeps its first answer
-_JOB_NAME_RE = re.compile(r"^pipelines-([a-z0-9]+)-")
 _JOB_STATUS = {"Succeeded": "Completed", "Failed": "Failed", "Stopped": "Stopped", "Stopping": "Stopping",
                "Executing": "InProgress", "Starting": "InProgress"}
-_PACKAGE_ARN_RE = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:model-package/([^/]+)/(\d+)$")
+# Describe<Job> for the job of every step kind the local runner runs (DescribeProcessingJob, ...).
+JOB_ACTIONS: dict[str, StepKind] = {f"Describe{kind.job}": kind for kind in STEP_KINDS if kind.job and kind.local}
 
 # The actions answered here, and the method answering each.
 ACTIONS = {
@@ -57,6 +62,7 @@ ACTIONS = {
     "DescribePipeline": "describe_pipeline",
     "DeletePipeline": "delete_pipeline",
     "ListPipelines": "list_pipelines",
+    "ListPipelineVersions": "list_pipeline_versions",
     "StartPipelineExecution": "start_pipeline_execution",
     "DescribePipelineExecution": "describe_pipeline_execution",
     "ListPipelineExecutions": "list_pipeline_executions",
@@ -68,9 +74,7 @@ ACTIONS = {
     "AddTags": "add_tags",
     "ListTags": "list_tags",
     "DeleteTags": "delete_tags",
-    "DescribeProcessingJob": "describe_processing_job",
-    "DescribeTrainingJob": "describe_training_job",
-    "DescribeTransformJob": "describe_transform_job",
+    **{action: "describe_job" for action in JOB_ACTIONS},
     "ListModelPackages": "list_model_packages",
     "DescribeModelPackage": "describe_model_package",
     "ListModelPackageGroups": "list_model_package_groups",
@@ -99,8 +103,9 @@ class SageMakerApi:
         expire_tokens(self.root, TOKEN_LIFETIME_SECONDS)
         return self.executions.recover(self.pipelines.names())
 
-    def handle(self, target: str | None, body: bytes) -> tuple[int, dict]:
-        """Answer one request: ``(HTTP status, JSON body)``."""
+    def handle(self, target: str | None, body: bytes, caller: dict | None = None) -> tuple[int, dict]:
+        """Answer one request: ``(HTTP status, JSON body)``; ``caller`` is the request's ``UserContext``
+        (``iam.caller_context``), recorded as ``LastModifiedBy`` by the actions that record one."""
         action = "?"
         try:
             action, params = parse_request(target, body)
@@ -108,6 +113,10 @@ class SageMakerApi:
             if method is None:
                 raise not_emulated(f"SageMaker.{action}")
             validate_input(action, params)
+            if action in JOB_ACTIONS:
+                return 200, shape_output(action, self.describe_job(JOB_ACTIONS[action], params))
+            if action == "UpdateModelPackage":
+                return 200, shape_output(action, self.update_model_package(params, caller=caller))
             return 200, shape_output(action, getattr(self, method)(params) or {})
         except ApiError as error:
             return error.status, error.body()
@@ -216,6 +225,19 @@ class SageMakerApi:
                                p.get("MaxResults"), p.get("NextToken"))
         return {"PipelineSummaries": page, "NextToken": token}
 
+    def list_pipeline_versions(self, p: dict) -> dict:
+        pipeline = self.pipelines.get(p["PipelineName"])
+        summaries = [{
+            "PipelineArn": pipeline["PipelineArn"], "PipelineVersionId": v["PipelineVersionId"],
+            "CreationTime": v.get("CreationTime"), "PipelineVersionDisplayName": v.get("PipelineVersionDisplayName"),
+            "PipelineVersionDescription": v.get("PipelineVersionDescription"),
+            "LastExecutionPipelineExecutionArn": v.get("LastExecutionPipelineExecutionArn"),
+        } for v in self.pipelines.versions(pipeline).all()
+            if in_time_window(v.get("CreationTime"), p.get("CreatedAfter"), p.get("CreatedBefore"))]
+        page, token = paginate(summaries, lambda v: (v["PipelineVersionId"],),
+                               p.get("SortOrder", "Descending") == "Descending", p.get("MaxResults"), p.get("NextToken"))
+        return {"PipelineVersionSummaries": page, "NextToken": token}
+
     # ---- executions --------------------------------------------------------------------------
     def start_pipeline_execution(self, p: dict) -> dict:
         with self.lock:
@@ -223,10 +245,12 @@ class SageMakerApi:
 
     def _start(self, p: dict) -> dict:
         pipeline = self.pipelines.get(p["PipelineName"])
-        if p.get("SelectiveExecutionConfig"):
-            raise not_emulated("SelectiveExecutionConfig (selective execution)")
         version = p.get("PipelineVersionId") or pipeline["PipelineVersionId"]
         definition = json.loads(self.pipelines.definition(pipeline, version))
+        selective = p.get("SelectiveExecutionConfig")
+        if selective is not None:
+            # SageMaker's rules, before the execution exists: a violation is a ValidationException (one line)
+            check_selection(selective, flatten_steps(definition), self.root, pipeline["PipelineName"])
         given = p.get("PipelineParameters") or []
         names = [item["Name"] for item in given]
         duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -239,14 +263,17 @@ class SageMakerApi:
             raise validation_error(f"Invalid pipeline parameters: {exc}") from None
         parallelism = p.get("ParallelismConfiguration") or pipeline.get("ParallelismConfiguration") or {}
         describe_fields = {"PipelineVersionId": version, "StartedWithParameters": given}
+        if selective is not None:
+            describe_fields["SelectiveExecutionConfig"] = selective
         if p.get("PipelineExecutionDescription") is not None:
             describe_fields["PipelineExecutionDescription"] = p["PipelineExecutionDescription"]
         arn = self.executions.start(pipeline["PipelineName"], definition, parameters,
                                     p.get("PipelineExecutionDisplayName"),
                                     _max_parallel(parallelism),
-                                    describe_fields)
+                                    describe_fields, selective)
         pipeline["LastRunTime"] = utc_now()
         self.pipelines.save(pipeline)
+        self.pipelines.versions(pipeline).note_execution(int(version), arn)
         return {"PipelineExecutionArn": arn}
 
     def _execution(self, arn: str) -> tuple[str, str]:
@@ -263,24 +290,36 @@ class SageMakerApi:
 
     def list_pipeline_executions(self, p: dict) -> dict:
         pipeline = self.pipelines.get(p["PipelineName"])
-        found = [d for d in self.executions.list(pipeline["PipelineName"])
-                 if in_time_window(d.get("CreationTime"), p.get("CreatedAfter"), p.get("CreatedBefore"))]
-        summaries = [{
-            "PipelineExecutionArn": d["PipelineExecutionArn"], "StartTime": d.get("CreationTime"),
-            "PipelineExecutionStatus": d.get("PipelineExecutionStatus"),
-            "PipelineExecutionDescription": d.get("PipelineExecutionDescription"),
-            "PipelineExecutionDisplayName": d.get("PipelineExecutionDisplayName"),
-            "PipelineExecutionFailureReason": d.get("FailureReason"),
-        } for d in found]
+        name = pipeline["PipelineName"]
+        # The index (creation time, id) orders and filters; only the page's records are read.
+        entries = ExecutionIndex(self.root, name).entries()
+        if p.get("CreatedAfter") is not None or p.get("CreatedBefore") is not None:
+            entries = [e for e in entries if in_time_window(e.created, p.get("CreatedAfter"), p.get("CreatedBefore"))]
+        prefix = pipeline_arn(name, self.region) + "/execution/"
         if p.get("SortBy") == "PipelineExecutionArn":
-            def key(s):
-                return (s["PipelineExecutionArn"],)
+            entries = sorted(entries, key=lambda e: e.execution_id)
+
+            def key(e):
+                return (prefix + e.execution_id,)
         else:
-            def key(s):
-                return (time_key(s["StartTime"]), s["PipelineExecutionArn"])
-        page, token = paginate(summaries, key, p.get("SortOrder", "Descending") == "Descending",
-                               p.get("MaxResults"), p.get("NextToken"))
-        return {"PipelineExecutionSummaries": page, "NextToken": token}
+            def key(e):
+                return (time_key(e.created), prefix + e.execution_id)
+        page, token = paginate_sorted(entries, key, p.get("SortOrder", "Descending") == "Descending",
+                                      p.get("MaxResults"), p.get("NextToken"))
+        summaries = []
+        for entry in page:
+            try:
+                d = self.executions.describe(name, entry.execution_id)
+            except ApiError:
+                continue  # its records went away (a copy deleted by hand)
+            summaries.append({
+                "PipelineExecutionArn": d["PipelineExecutionArn"], "StartTime": d.get("CreationTime"),
+                "PipelineExecutionStatus": d.get("PipelineExecutionStatus"),
+                "PipelineExecutionDescription": d.get("PipelineExecutionDescription"),
+                "PipelineExecutionDisplayName": d.get("PipelineExecutionDisplayName"),
+                "PipelineExecutionFailureReason": d.get("FailureReason"),
+            })
+        return {"PipelineExecutionSummaries": summaries, "NextToken": token}
 
     def list_pipeline_execution_steps(self, p: dict) -> dict:
         if not p.get("PipelineExecutionArn"):
@@ -379,41 +418,36 @@ class SageMakerApi:
             return {}
 
     # ---- jobs run by steps -------------------------------------------------------------------
-    def describe_processing_job(self, p: dict) -> dict:
-        return self._describe_job("Processing", p["ProcessingJobName"])
-
-    def describe_training_job(self, p: dict) -> dict:
-        return self._describe_job("Training", p["TrainingJobName"])
-
-    def describe_transform_job(self, p: dict) -> dict:
-        return self._describe_job("Transform", p["TransformJobName"])
-
-    def _describe_job(self, kind: str, name: str) -> dict:
-        """A job a step ran, from its execution's records (the step's properties and list entry)."""
-        match = _JOB_NAME_RE.match(name)
-        records = LocalExecutionStore(self.root)
-        for directory in sorted(executions_dir(self.root).glob(f"*/{match.group(1)}")) if match else []:
-            pipeline_name, execution_id = directory.parent.name, directory.name
+    def describe_job(self, kind: StepKind, p: dict) -> dict:
+        """Describe<Job> (DescribeProcessingJob, ...): a job a step ran, from its execution's records."""
+        job = kind.job
+        name = p[f"{job}Name"]
+        execution_id = execution_id_of_job(name)
+        store = LocalExecutionStore(self.root)
+        for records in ExecutionRecords.with_execution_id(self.root, execution_id) if execution_id else []:
+            pipeline_name = records.pipeline_name
             try:
-                steps = {s["StepName"]: s for s in records.steps(pipeline_name, execution_id)}
+                steps = {s["StepName"]: s for s in store.steps(pipeline_name, execution_id)}
             except (OSError, json.JSONDecodeError, KeyError):
                 continue
-            for step_name, saved in records.step_properties(pipeline_name, execution_id).items():
-                if saved["Properties"].get(f"{kind}JobName") == name:
-                    return _job_description(kind, saved["Properties"], steps.get(step_name) or {})
+            for step_name, saved in store.step_properties(pipeline_name, execution_id).items():
+                if saved["Properties"].get(f"{job}Name") == name:
+                    return _job_description(job, saved["Properties"], steps.get(step_name) or {})
             for step in steps.values():
-                job = (step.get("Metadata") or {}).get(f"{kind}Job") or {}
-                if str(job.get("Arn", "")).endswith(f"/{name}"):  # a job that failed or was stopped
-                    return _job_description(kind, {f"{kind}JobName": name, f"{kind}JobArn": job["Arn"]}, step)
-        raise not_found(f"Requested resource not found: {kind} job '{name}' does not exist.")
+                made = (step.get("Metadata") or {}).get(job) or {}
+                if str(made.get("Arn", "")).endswith(f"/{name}"):  # a job that failed or was stopped
+                    return _job_description(job, {f"{job}Name": name, f"{job}Arn": made["Arn"]}, step)
+        raise not_found(f"Requested resource not found: {job.removesuffix('Job')} job '{name}' does not exist.")
 
     # ---- model registry ----------------------------------------------------------------------
     def _model_package(self, name_or_arn: str) -> dict:
         arn = name_or_arn
-        if not _PACKAGE_ARN_RE.match(arn):
+        try:
+            parse_model_package_arn(arn)
+        except ValueError:  # a versioned package's name: <group>/<version>
             group, _, version = name_or_arn.rpartition("/")
             if not group or not version.isdigit():
-                raise validation_error(f"ModelPackage {name_or_arn} does not exist.")
+                raise validation_error(f"ModelPackage {name_or_arn} does not exist.") from None
             arn = self.registry.package_arn(group, int(version))
         try:
             return self.registry.describe_model_package(arn)
@@ -471,33 +505,39 @@ class SageMakerApi:
                                p.get("MaxResults"), p.get("NextToken"))
         return {"ModelPackageGroupSummaryList": page, "NextToken": token}
 
-    def update_model_package(self, p: dict) -> dict:
+    def update_model_package(self, p: dict, caller: dict | None = None) -> dict:
+        # LastModifiedBy is the caller, as SageMaker records it; the registry writes the state-change event
         with self.lock:
             package = self._model_package(p["ModelPackageArn"])
             changes = {k: v for k, v in p.items() if k not in ("ModelPackageArn", "ClientToken")}
+            changes["LastModifiedBy"] = caller or {}
             updated = self.registry.update_model_package(package["ModelPackageArn"], changes)
             log.info("updated model package %s (%s)", updated["ModelPackageArn"], ", ".join(sorted(changes)))
             return {"ModelPackageArn": updated["ModelPackageArn"]}
 
 
-def _job_description(kind: str, properties: dict, step: dict) -> dict:
-    """A Describe{Kind}Job answer from a step's properties and its ListPipelineExecutionSteps entry."""
+def _job_description(job: str, properties: dict, step: dict) -> dict:
+    """A Describe<Job> answer (``job``: ``ProcessingJob``, ...) from a step's properties and its list entry."""
     status = _JOB_STATUS.get(step.get("StepStatus", "Succeeded"), "Completed")
-    described: dict[str, Any] = {**properties, f"{kind}JobStatus": status}
+    described: dict[str, Any] = {**properties, f"{job}Status": status}
     start, end = step.get("StartTime"), step.get("EndTime")
     described.setdefault("CreationTime", start)
     described.setdefault("LastModifiedTime", end or start)
-    time_fields = {"Processing": ("ProcessingStartTime", "ProcessingEndTime"),
-                   "Training": ("TrainingStartTime", "TrainingEndTime"),
-                   "Transform": ("TransformStartTime", "TransformEndTime")}[kind]
-    described.setdefault(time_fields[0], start)
+    noun = job.removesuffix("Job")  # ProcessingStartTime, TrainingEndTime, ...: the API's own spelling
+    described.setdefault(f"{noun}StartTime", start)
     if end:
-        described.setdefault(time_fields[1], end)
+        described.setdefault(f"{noun}EndTime", end)
     if step.get("FailureReason") and status in ("Failed", "Stopped"):
         described["FailureReason"] = step["FailureReason"]
-    if kind == "Training":
+    if job == "TrainingJob":
         described.setdefault("SecondaryStatus", status if status != "InProgress" else "Training")
-        described.setdefault("AlgorithmSpecification", {"TrainingInputMode": "File"})
+        described["AlgorithmSpecification"] = {"TrainingInputMode": "File", **(described.get("AlgorithmSpecification") or {})}
+        # Members botocore's model marks required, which a request may leave to SageMaker's defaults: the
+        # artifact's URI (where it is, or would have been), the 1-day default run time.
+        output_path = str((described.get("OutputDataConfig") or {}).get("S3OutputPath") or "").rstrip("/")
+        described.setdefault("ModelArtifacts", {"S3ModelArtifacts": f"{output_path}/{properties[f'{job}Name']}/output/"
+                                                                    "model.tar.gz"})
+        described.setdefault("StoppingCondition", {"MaxRuntimeInSeconds": 86400})
     return described
 
 

@@ -8,27 +8,29 @@ of the service, with a preassigned id and a StopHandle. Its only record is the r
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sm_pipeline import arns
+from sm_pipeline.arns import execution_arn
 from sm_pipeline.errors import InvalidInput
-from sm_pipeline.local.control import StopHandle, execution_arn, new_execution_id
+from sm_pipeline.local.control import StopHandle, new_execution_id
 from sm_pipeline.local.records import (
+    ExecutionIndex,
     ExecutionRecorder,
+    ExecutionRecords,
     LocalExecutionStore,
-    executions_dir,
-    runner_is_alive,
+    new_execution_describe,
     utc_now,
 )
+from sm_pipeline.locks import owner_is_alive
 from sm_pipeline.service.protocol import ApiError, conflict, not_found, validation_error
 
 log = logging.getLogger("sm_pipeline.service")
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Stopped"})
-_EXECUTION_ARN_RE = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline/([^/]+)/execution/([^/]+)$")
 _READY_TIMEOUT = 120.0  # validating a definition and writing the first record takes milliseconds
 RESTART_REASON = ("the emulated SageMaker service stopped while this execution was {status}; "
                   "RetryPipelineExecution resumes it from its last succeeded steps")
@@ -36,10 +38,10 @@ RESTART_REASON = ("the emulated SageMaker service stopped while this execution w
 
 def parse_execution_arn(arn: str) -> tuple[str, str]:
     """``(pipeline name in lower case, execution id)`` of an execution ARN; ValidationException if malformed."""
-    match = _EXECUTION_ARN_RE.match(arn or "")
-    if not match:
-        raise validation_error(f"'{arn}' is not a pipeline execution ARN.")
-    return match.group(1), match.group(2)
+    try:
+        return arns.parse_execution_arn(arn)
+    except ValueError as exc:
+        raise validation_error(str(exc)) from None
 
 
 @dataclass
@@ -70,21 +72,23 @@ class Executions:
         """End the executions whose runner died while they ran (a killed service); returns their ARNs.
 
         They become Stopped with a reason saying so, their running steps Stopped, so clients see a
-        final state and RetryPipelineExecution can resume them. Executions whose runner still lives
+        final state and RetryPipelineExecution can resume them. Each pipeline's execution index is
+        rebuilt from its records first. Executions whose runner still lives
         (another process running the same pipeline locally) are left alone.
         """
         from sm_pipeline.service.state import read_json
 
         ended = []
         for name in pipeline_names:
-            base = executions_dir(self.root) / name
-            for path in sorted(base.glob("*/describe.json")) if base.is_dir() else []:
-                raw = read_json(path) or {}
+            ExecutionIndex(self.root, name).rebuild()  # whatever a killed writer left, the index matches the records
+            for records in ExecutionRecords.of_pipeline(self.root, name):
+                raw = read_json(records.describe_file) or {}
                 status = raw.get("PipelineExecutionStatus")
-                if status is None or status in TERMINAL or runner_is_alive(raw.get("LocalRunner") or {}):
+                if status is None or status in TERMINAL or owner_is_alive(raw.get("LocalRunner")):
                     continue
-                self.records.mark_interrupted(name, path.parent.name, "Stopped", RESTART_REASON.format(status=status))
-                ended.append(raw.get("PipelineExecutionArn", path.parent.name))
+                self.records.mark_interrupted(name, records.execution_id, "Stopped",
+                                              RESTART_REASON.format(status=status))
+                ended.append(raw.get("PipelineExecutionArn", records.execution_id))
         return ended
 
     def shutdown(self, reason: str, timeout: float = 60.0, only_prefix: str = "") -> None:
@@ -104,8 +108,9 @@ class Executions:
 
     # ---- start / retry / stop --------------------------------------------------------------
     def start(self, pipeline_name: str, definition: dict, parameters: dict[str, str], display_name: str | None,
-              max_parallel: int | None, describe_fields: dict) -> str:
-        """Start an execution in the background; returns its ARN once its record exists."""
+              max_parallel: int | None, describe_fields: dict, selective: dict | None = None) -> str:
+        """Start an execution in the background (``selective``: a SelectiveExecutionConfig); returns its ARN once
+        its record exists."""
         from sm_pipeline.local.runner import run_pipeline
 
         execution_id = new_execution_id()
@@ -114,7 +119,8 @@ class Executions:
         def run(on_event: Callable[[dict], None]) -> None:
             run_pipeline(definition, parameters, root=self.root, pipeline_name=pipeline_name,
                          display_name=display_name, max_parallel=max_parallel, on_event=on_event,
-                         execution_id=execution_id, stop=live.stop, describe_fields=describe_fields)
+                         execution_id=execution_id, stop=live.stop, describe_fields=describe_fields,
+                         selective=selective)
 
         def failed_to_start(error: Exception) -> None:
             # The execution exists for the client (it has its ARN): it fails, as a SageMaker execution
@@ -127,7 +133,7 @@ class Executions:
 
     def retry(self, pipeline_name: str, execution_id: str, max_parallel: int | None) -> str:
         """RetryPipelineExecution: resume a Failed or Stopped execution in place; returns its ARN."""
-        from sm_pipeline.local.control import resume_pipeline
+        from sm_pipeline.local.runner import resume_pipeline
 
         arn = execution_arn(pipeline_name, execution_id, self.region)
         describe = self.describe(pipeline_name, execution_id)
@@ -215,7 +221,6 @@ class Executions:
 
     def _record_failed_start(self, pipeline_name, execution_id, definition, parameters, display_name, max_parallel,
                              describe_fields, error: Exception) -> None:
-        from sm_pipeline.local.control import pipeline_arn
         from sm_pipeline.local.runner import DEFAULT_MAX_PARALLEL
         from sm_pipeline.service.state import write_json
         from sm_pipeline.validate import definition_max_parallel
@@ -225,18 +230,11 @@ class Executions:
             max_parallel = own or DEFAULT_MAX_PARALLEL
 
         now = utc_now()
-        recorder = ExecutionRecorder(self.root, {
-            "PipelineName": pipeline_name, "PipelineExecutionId": execution_id,
-            "PipelineArn": pipeline_arn(pipeline_name, self.region),
-            "PipelineExecutionArn": execution_arn(pipeline_name, execution_id, self.region),
-            "PipelineExecutionDisplayName": display_name or execution_id,
-            "PipelineExecutionStatus": "Failed", "FailureReason": str(error),
-            "ParallelismConfiguration": {"MaxParallelExecutionSteps": max_parallel},
-            "PipelineParameters": [{"Name": k, "Value": str(v)} for k, v in parameters.items()],
-            "CreationTime": now, "LastModifiedTime": now, "EndTime": now, "CreatedBy": {}, "LastModifiedBy": {},
-            **describe_fields,
-        })
-        write_json(recorder.dir / "definition.json", definition)
+        recorder = ExecutionRecorder(self.root, new_execution_describe(
+            pipeline_name, execution_id, region=self.region, display_name=display_name, status="Failed",
+            parameters=parameters, max_parallel=max_parallel, created=now,
+            fields={"FailureReason": str(error), "EndTime": now, **describe_fields}))
+        write_json(recorder.records.definition_file, definition)
 
     # ---- reads -----------------------------------------------------------------------------
     def describe(self, pipeline_name: str, execution_id: str) -> dict:
@@ -254,16 +252,6 @@ class Executions:
             describe["PipelineExecutionStatus"] = "Stopping"
         return describe
 
-    def list(self, pipeline_name: str) -> list[dict]:
-        """Every execution of the pipeline (describe dicts)."""
-        found = self.records.find(pipeline_name)
-        with self._lock:
-            stopping = {arn for arn, live in self._live.items() if live.stop.is_set()}
-        for describe in found:
-            if describe.get("PipelineExecutionArn") in stopping and describe.get("PipelineExecutionStatus") == "Executing":
-                describe["PipelineExecutionStatus"] = "Stopping"
-        return found
-
     def steps(self, pipeline_name: str, execution_id: str) -> list[dict]:
         """The execution's steps as SageMaker lists them (steps of branches not taken are not listed)."""
         self.describe(pipeline_name, execution_id)
@@ -271,8 +259,7 @@ class Executions:
 
     def definition_text(self, pipeline_name: str, execution_id: str) -> str:
         """The definition the execution ran with, as JSON text."""
-        path = executions_dir(self.root) / pipeline_name / execution_id / "definition.json"
-        return path.read_text()
+        return self.records.definition_text(pipeline_name, execution_id)
 
     def running(self) -> list[str]:
         """ARNs of the executions running now."""
@@ -289,5 +276,6 @@ def _log_event(arn: str, event: dict) -> None:
         reason = f": {str(event['reason']).splitlines()[0]}" if event.get("reason") else ""
         log.info("%s ended %s%s", arn, event.get("status"), reason)
     elif kind == "execution_started":
-        resumed = event.get("resumed_steps") or []
-        log.info("%s started%s", arn, f" (resuming; reusing {', '.join(resumed)})" if resumed else "")
+        resumed, reused = event.get("resumed_steps") or [], event.get("reused_steps") or []
+        log.info("%s started%s%s", arn, f" (resuming; reusing {', '.join(resumed)})" if resumed else "",
+                 f" (selective; outputs of {', '.join(reused)} from the reference)" if reused else "")

@@ -253,6 +253,35 @@ def epoch(value: Any) -> float:
     return to_datetime(value).timestamp()
 
 
+def missing_required_members(action: str, output: dict) -> list[str]:
+    """The members botocore's model marks required that ``output`` (an answer of ``action``) lacks, as paths.
+
+    Nested structures count too: a structure that is present must carry its own required members.
+    """
+    shape = operation_model(action).output_shape
+    missing: list[str] = []
+    if shape is not None:
+        _missing(shape, output, action, missing)
+    return missing
+
+
+def _missing(shape, value: Any, path: str, missing: list[str]) -> None:
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        for name in shape.required_members:
+            if value.get(name) is None:
+                missing.append(f"{path}.{name}")
+        for name, member in shape.members.items():
+            if value.get(name) is not None:
+                _missing(member, value[name], f"{path}.{name}", missing)
+    elif kind == "list" and isinstance(value, list):
+        for index, item in enumerate(value):
+            _missing(shape.member, item, f"{path}[{index}]", missing)
+    elif kind == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            _missing(shape.value, item, f"{path}[{key!r}]", missing)
+
+
 def shape_output(action: str, data: dict) -> dict:
     """``data`` cut to the action's output shape, with timestamps as epoch seconds."""
     shape = operation_model(action).output_shape

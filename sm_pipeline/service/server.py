@@ -1,19 +1,19 @@
 """``python -m sm_pipeline serve``: the emulated SageMaker service and S3 on one loopback endpoint.
 
 Requests whose ``X-Amz-Target`` is ``SageMaker.<Action>`` (or that are signed for ``sagemaker``) are
-answered by ``api.SageMakerApi``; every other request goes to moto's server app, whose S3 is kept in
-sync with the object root by ``s3.ObjectRootS3`` (other AWS services moto emulates, e.g. SNS or STS,
-answer from memory). The first line on stdout is the endpoint URL; SIGINT/SIGTERM stop the service
+answered by ``api.SageMakerApi``; the read-only IAM and STS calls the SageMaker SDK makes to validate a role
+(GetRole, SimulatePrincipalPolicy, GetCallerIdentity) by ``iam``; every other request goes to moto's server
+app, whose S3 is kept in sync with the object root by ``s3.ObjectRootS3`` (other AWS services moto emulates,
+e.g. SNS, answer from memory). The first line on stdout is the endpoint URL; SIGINT/SIGTERM stop the service
 cleanly: no new requests, running executions stopped and recorded Stopped, then exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
+import io
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 
 from sm_pipeline.errors import InvalidInput
+from sm_pipeline.locks import FileLock
+from sm_pipeline.service import iam
 from sm_pipeline.storage import DEFAULT_ROOT
 
 log = logging.getLogger("sm_pipeline.service")
@@ -65,6 +67,16 @@ class ServiceApp:
     def __call__(self, environ: dict, start_response):
         if is_sagemaker_request(environ):
             return self._sagemaker(environ, start_response)
+        service = iam.query_service(environ)
+        if service is not None:
+            body = _read_body(environ)
+            form = iam.parse_form(body)
+            if iam.answers(service, form):
+                status, payload = iam.handle(service, form)
+                return _xml_response(start_response, status, payload)
+            # Not ours: moto reads the body again.
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+            environ.pop("wsgi.input_terminated", None)
         if environ.get("PATH_INFO", "") == HEALTH_PATH:
             return _json_response(start_response, 200, {"status": "ok", "root": str(self.api.root),
                                                          "running_executions": len(self.api.executions.running())})
@@ -78,16 +90,25 @@ class ServiceApp:
         return app(environ, start_response)
 
     def _sagemaker(self, environ: dict, start_response):
-        if environ.get("wsgi.input_terminated"):  # a chunked body: the server ends the stream for us
-            body = environ["wsgi.input"].read()
-        else:
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            body = environ["wsgi.input"].read(length) if length > 0 else b""
-        status, payload = self.api.handle(environ.get("HTTP_X_AMZ_TARGET"), body)
+        status, payload = self.api.handle(environ.get("HTTP_X_AMZ_TARGET"), _read_body(environ),
+                                          caller=iam.caller_context(environ))
         return _json_response(start_response, status, payload)
+
+
+def _read_body(environ: dict) -> bytes:
+    if environ.get("wsgi.input_terminated"):  # a chunked body: the server ends the stream for us
+        return environ["wsgi.input"].read()
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+def _xml_response(start_response, status: int, data: bytes):
+    start_response(f"{status} {_REASONS.get(status, 'Error')}", [
+        ("Content-Type", "text/xml"), ("Content-Length", str(len(data))), ("x-amzn-RequestId", str(uuid.uuid4()))])
+    return [data]
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error", 501: "Not Implemented",
@@ -104,21 +125,14 @@ def _json_response(start_response, status: int, payload: dict):
     return [data]
 
 
-def _lock_root(root: Path) -> int:
+def _lock_root(root: Path) -> FileLock:
     """Hold ``<root>/.airsage/service/service.lock``: one service per object root."""
     from sm_pipeline.service.state import service_dir
 
-    directory = service_dir(root)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / "service.lock", os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise InvalidInput(f"--root {root}: another emulated SageMaker service is already serving this object root") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
+    lock = FileLock(service_dir(root) / "service.lock")
+    if not lock.try_acquire():
+        raise InvalidInput(f"--root {root}: another emulated SageMaker service is already serving this object root")
+    return lock
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -136,7 +150,7 @@ def endpoint_url(host: str, port: int) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM; returns the exit code."""
-    from sm_pipeline.local.jobs import local_region
+    from sm_pipeline.arns import default_region
 
     # Everything a user can get wrong is checked before the heavy imports (moto, werkzeug).
     if not 0 <= args.port <= 65535:
@@ -151,7 +165,7 @@ def serve(args: argparse.Namespace) -> int:
         # Bound here rather than by werkzeug, which prints a bare OS error and exits on its own.
         listener = socket.create_server((args.host, args.port), family=_family(args.host), backlog=128)
     except (OSError, OverflowError) as exc:
-        os.close(lock)
+        lock.release()
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InvalidInput(f"--host {args.host} --port {args.port}: cannot listen there: {reason}") from None
 
@@ -160,7 +174,7 @@ def serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.log_requests else logging.WARNING)
-    region = local_region()
+    region = default_region()
     app = ServiceApp(root, region)
     for arn in app.api.recover():
         log.warning("execution %s was left running by a previous service: recorded Stopped", arn)
@@ -190,6 +204,6 @@ def serve(args: argparse.Namespace) -> int:
         listener.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        os.close(lock)
+        lock.release()
     log.info("stopped")
     return 0

@@ -17,22 +17,24 @@ The caller serializes writes (one lock in ``api.SageMakerApi``).
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sm_pipeline.local.records import executions_dir, utc_now
+from sm_pipeline.arns import pipeline_name_of
+from sm_pipeline.local.records import pipeline_records_dir
+from sm_pipeline.pipeline_versions import PipelineVersions
 from sm_pipeline.service.protocol import ApiError, not_found, to_datetime, validation_error
 from sm_pipeline.storage import INTERNAL_DIR
 from sm_pipeline.storage_io import write_text_atomic
+from sm_pipeline.timestamps import utc_now
 
 SERVICE_DIR = "service"
-_PIPELINE_ARN_RE = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:(?:[0-9]{12}|aws):pipeline/(.+)$")
 
 
 def service_dir(root: Path) -> Path:
@@ -73,8 +75,7 @@ class PipelineStore:
 
     def find(self, name_or_arn: str) -> dict | None:
         """The stored pipeline named (case-insensitively, as SageMaker does) or ARN'd, else None."""
-        match = _PIPELINE_ARN_RE.match(name_or_arn)
-        wanted = (match.group(1) if match else name_or_arn).lower()
+        wanted = pipeline_name_of(name_or_arn).lower()
         for name in self.names():
             if name.lower() == wanted:
                 return read_json(self.dir / name / "pipeline.json")
@@ -91,18 +92,20 @@ class PipelineStore:
         """Persist a pipeline's fields."""
         write_json(self.dir / pipeline["PipelineName"] / "pipeline.json", pipeline)
 
+    def versions(self, pipeline: dict) -> PipelineVersions:
+        """The pipeline's versions (``sm_pipeline.pipeline_versions``)."""
+        return PipelineVersions(self.dir / pipeline["PipelineName"] / "versions")
+
     def add_version(self, pipeline: dict, definition: str) -> int:
         """Store ``definition`` as the pipeline's next version; returns its id."""
-        version = int(pipeline.get("PipelineVersionId") or 0) + 1
-        write_json(self.dir / pipeline["PipelineName"] / "versions" / f"{version}.json",
-                   {"PipelineVersionId": version, "PipelineDefinition": definition, "CreationTime": utc_now()})
+        version = self.versions(pipeline).add(definition, after=int(pipeline.get("PipelineVersionId") or 0))
         pipeline["PipelineVersionId"] = version
         return version
 
     def definition(self, pipeline: dict, version: int | None = None) -> str:
         """The definition text of a version (default: the latest); ResourceNotFound for an unknown version."""
         version = int(version or pipeline["PipelineVersionId"])
-        stored = read_json(self.dir / pipeline["PipelineName"] / "versions" / f"{version}.json")
+        stored = self.versions(pipeline).get(version)
         if stored is None:
             raise not_found(f"Pipeline '{pipeline['PipelineArn']}' has no version {version}.")
         return stored["PipelineDefinition"]
@@ -112,7 +115,7 @@ class PipelineStore:
         grave = service_dir(self.root) / "deleted" / f"{pipeline['PipelineName']}-{digest(utc_now())[:12]}"
         grave.mkdir(parents=True, exist_ok=True)
         os.replace(self.dir / pipeline["PipelineName"], grave / "pipeline")
-        executions = executions_dir(self.root) / pipeline["PipelineName"]
+        executions = pipeline_records_dir(self.root, pipeline["PipelineName"])
         if executions.is_dir():
             shutil.move(str(executions), str(grave / "executions"))
 
@@ -222,6 +225,36 @@ def paginate(items: list[dict], sort_key: Callable[[dict], tuple], descending: b
     return page, token
 
 
+def paginate_sorted(ordered: list, sort_key: Callable[[Any], tuple], descending: bool, max_results: int | None,
+                    next_token: str | None, default_max: int = 10) -> tuple[list, str | None]:
+    """:func:`paginate` over ``ordered``, which is already in ascending ``sort_key`` order: a page costs a
+    binary search and the page itself, not a sort of every item (listings over thousands of executions)."""
+    after = _token_key(next_token) if next_token else None
+    try:
+        if descending:
+            end = bisect.bisect_left(ordered, after, key=sort_key) if after is not None else len(ordered)
+            size = max_results or default_max
+            page = ordered[max(end - size, 0):end][::-1]
+            more = end - size > 0
+        else:
+            start = bisect.bisect_right(ordered, after, key=sort_key) if after is not None else 0
+            size = max_results or default_max
+            page = ordered[start:start + size]
+            more = start + size < len(ordered)
+    except TypeError:
+        raise validation_error(f"Invalid NextToken {next_token!r}.") from None
+    if not more or not page:
+        return page, None
+    return page, base64.urlsafe_b64encode(json.dumps(list(sort_key(page[-1]))).encode()).decode()
+
+
+def _token_key(next_token: str) -> tuple:
+    try:
+        return tuple(json.loads(base64.urlsafe_b64decode(next_token.encode()).decode()))
+    except (ValueError, TypeError):
+        raise validation_error(f"Invalid NextToken {next_token!r}.") from None
+
+
 def time_key(value: Any) -> float:
     """A stored or sent timestamp as a sortable number."""
     return to_datetime(value).timestamp() if value else 0.0
@@ -234,4 +267,5 @@ def in_time_window(value: Any, after: Any, before: Any) -> bool:
 
 
 __all__ = ["ApiError", "PipelineStore", "TagStore", "TokenStore", "expire_tokens", "in_time_window", "paginate",
+           "paginate_sorted",
            "read_json", "service_dir", "time_key", "write_json"]

@@ -1,4 +1,8 @@
-"""Shared helpers of the conformance set: the committed definitions, a staged object root, step timing."""
+"""Shared helpers of the conformance set: the committed definitions, a staged object root, step timing.
+
+Every execution a conformance test leaves under its ``tmp_path`` has its recorded step order checked
+afterwards (``step_order.py``): no step starts before a step it depends on ended.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,15 @@ import pytest
 
 from sm_pipeline.storage import ObjectStore
 
+from .step_order import records_order_problems
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DEFINITIONS = HERE / "definitions"
 CODE = HERE / "code" / "conformance_step.py"
 BUCKET = "s3://airsage-conformance"
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:000000000000:function:classify-rows"
+SCORE_ARN = "arn:aws:lambda:us-east-1:000000000000:function:score-item"
 
 
 def load(name: str) -> dict:
@@ -27,6 +34,23 @@ def load(name: str) -> dict:
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch):
     monkeypatch.setenv("AIRSAGE_RETRY_INTERVAL_SCALE", "0")
+
+
+@pytest.fixture(autouse=True)
+def _steps_recorded_in_dependency_order(request, tmp_path):
+    """After each test: every execution it recorded lists no step as starting before a dependency ended."""
+    yield
+    problems = {where: found for where, found in records_order_problems(tmp_path).items() if found}
+    assert problems == {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_run_in_dependency_order(tmp_path_factory):
+    """At the end: the same for every execution of the session, those of module-scoped roots included."""
+    yield
+    checked = records_order_problems(tmp_path_factory.getbasetemp())
+    problems = {where: found for where, found in checked.items() if found}
+    assert problems == {}, problems
 
 
 @pytest.fixture

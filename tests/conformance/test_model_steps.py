@@ -3,13 +3,14 @@ the operators read: one RegisterModel and one Model step under the names we gave
 ``-RegisterModel``/``-CreateModel``/``-RepackModel`` steps, with the argument keys the code reads.
 
 The definition is the committed abalone.json, which tests/sm_pipeline/test_definition.py proves is what
-sm_pipeline.definition builds with the pinned SDK today (test_model_steps_match_the_conformance_copy)."""
+sm_pipeline.abalone.definition builds with the pinned SDK today (test_model_steps_match_the_conformance_copy)."""
 
 from __future__ import annotations
 
 import importlib.metadata
 
-from sm_pipeline.validate import argument_problems, flatten_steps, step_dependencies
+from sm_pipeline.definition_schema import argument_problems
+from sm_pipeline.step_graph import flatten_steps, step_dependencies
 
 from .conftest import load
 

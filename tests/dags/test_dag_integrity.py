@@ -60,7 +60,7 @@ def parsed():
 def test_no_import_errors_and_both_dags(parsed):
     assert parsed["import_errors"] == {}
     assert set(parsed["dags"]) == {"abalone_pipeline", "abalone_pipeline_local"}
-    # the factory, demo.py and __init__.py are not parsed as DAG files (.airflowignore)
+    # dags/ holds the DAG file and nothing else (the factory is airsage.dag_factory, the launchers launchers/)
     assert parsed["files"] == ["abalone_pipeline.py"]
 
 
@@ -76,7 +76,9 @@ def test_schedule_tags_retries_docs(parsed, dag_id):
     assert dag["catchup"] is False and 1 <= dag["max_active_runs"] <= 3
     assert dag["doc_md"]
     # every param is valid at its default (the UI form submits with one click)
-    assert dag["params"] == {"mse_threshold": 6.0, "source": None, "bucket": None, "prefix": None}
+    assert dag["params"] == {"mse_threshold": 6.0, "source": None, "bucket": None, "prefix": None,
+                             "pipeline_version": "latest", "rerun_steps": None, "rerun_reference": None,
+                             "dry_run": False, "approve_backfills": False}
     for task_id, task in dag["tasks"].items():
         assert task["retries"] >= 2 and task["backoff"] > 1, task_id
         assert task["doc_md"] and task["on_failure"], task_id
@@ -97,7 +99,9 @@ def test_sagemaker_task_order(parsed):
     assert _order(tasks)[:6] == ["stage_input", "upsert_pipeline", "start_execution", "wait_for_execution",
                                  "read_metrics", "gate"]
     assert "wait_for_execution" in tasks["read_metrics"]["upstream"]
-    assert tasks["publish_report"]["upstream"] == tasks["alert_on_call"]["upstream"] == ["gate", "read_metrics"]
+    assert tasks["alert_on_call"]["upstream"] == ["gate", "read_metrics"]
+    # the report also reads the execution's XCom (its steps and cost)
+    assert tasks["publish_report"]["upstream"] == ["gate", "read_metrics", "wait_for_execution"]
 
 
 def test_local_task_order_matches_with_run_local_for_start_and_wait(parsed):

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from airsage_test_support import WebhookInbox, sns_inbox
+from airsage_test_support import WebhookInbox, asset_events, sns_inbox
 
 pytestmark = pytest.mark.slow
 
@@ -56,9 +56,9 @@ def shared_root(tmp_path_factory):
 
 
 @pytest.fixture
-def on_call(aws_default, monkeypatch):
+def on_call(aws_connection, monkeypatch):
     """The Variable airsage_on_call pointing at a loopback webhook and an SNS topic (moto) with a queue."""
-    topic_arn, receive = sns_inbox(aws_default)
+    topic_arn, receive = sns_inbox(aws_connection)
     with WebhookInbox() as inbox:
         monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_ON_CALL",
                            json.dumps({"webhook_url": inbox.url, "sns_topic_arn": topic_arn}))
@@ -70,10 +70,12 @@ def test_pass_path_publishes_the_report_in_the_runs_own_folder(dag_module, share
     from airflow.utils.session import create_session
 
     monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_LOCAL_ROOT", str(shared_root))
+    monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_APPROVAL", "{}")  # approval required, as in a deployed Airflow
     run = run_date(dag_module, DAY1, 50.0)
     assert states(run) == {
         "stage_input": "success", "upsert_pipeline": "success", "run_local": "success",
         "read_metrics": "success", "gate": "success", "publish_report": "success", "alert_on_call": "skipped",
+        "approve_model": "skipped",  # dag.test() cannot answer: it skips itself instead of waiting for a human
     }
     pointer = latest(shared_root, "2026-11-01")
     assert (pointer["run_id"], pointer["kind"]) == (run.run_id, "report")
@@ -81,12 +83,16 @@ def test_pass_path_publishes_the_report_in_the_runs_own_folder(dag_module, share
     (folder,) = [p for p in report.iterdir() if p.is_dir()]
     assert folder.name.startswith("run=manual__2026-11-01T00-00-00-00-00")
     assert pointer["location"] == str(folder / "report.html")
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "metrics.json", "predicted_vs_actual.png", "report.html", "residual_histogram.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["metrics.json", "report.html"]  # plots: inline SVG
     metrics = json.loads((folder / "metrics.json").read_text())
     assert 0 < metrics["value"] <= 50.0 and metrics["threshold"] == 50.0 and metrics["run_id"] == run.run_id
     assert metrics["model_package_arn"].split(":")[5].startswith("model-package/")
-    assert (folder / "predicted_vs_actual.png").read_bytes()[:4] == b"\x89PNG"
+    from sm_pipeline.local.registry import LocalModelRegistry
+
+    package = LocalModelRegistry(shared_root).describe_model_package(metrics["model_package_arn"])
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    html = (folder / "report.html").read_text()
+    assert html.count("<svg") == 3  # predicted vs actual, residuals, the mse history
     base = shared_root.joinpath(*BUCKET_DIR)
     header = (base / "batch" / "ds=2026-11-01" / "batch.csv").read_text().splitlines()[0]
     assert "rings" not in header.split(",")
@@ -109,6 +115,28 @@ def test_pass_path_publishes_the_report_in_the_runs_own_folder(dag_module, share
     assert xcom("_link_LocalExecutionLink") == link["url"]
     page = shared_root / ".airsage" / "executions" / PIPELINE / execution["PipelineExecutionId"] / "index.html"
     assert "TrainAbalone" in page.read_text() and "Succeeded" in page.read_text()
+    # the report links the page where it is opened: the file beside the records, relative to the report
+    import re
+
+    href = re.search(r'<a href="([^"]+)">execution page \(file beside the records\)</a>', html).group(1)
+    assert not href.startswith(("/", "http")) and (folder / href).resolve() == page.resolve()
+    # the XCom carries each step and the cost: the bound and the estimate (ml.m5.xlarge is in the repository's
+    # us-east-1 table; a Lambda or an unpriced type would be unknown, never 0)
+    result = xcom("return_value")
+    assert [s["name"] for s in result["steps"]][:3] == ["PreprocessAbalone", "TrainAbalone", "EvaluateAbalone"]
+    assert result["cost"]["currency"] == "USD" and result["cost"]["estimate"]["steps"]
+    estimate = {line["step"]: line for line in result["cost"]["estimate"]["steps"]}
+    assert estimate["RegisterAbaloneModel"]["usd"] == 0.0
+    assert estimate["TrainAbalone"]["usd"] > 0 and estimate["TransformAbalone"]["usd"] > 0
+    assert result["cost"]["estimate"]["complete"] and result["cost"]["estimate"]["usd"] > 0
+    assert "Lineage and cost" in html and "TrainAbalone" in html
+    # the Airflow Assets the run updated, with what a downstream DAG needs in their extras
+    events = asset_events(run)
+    base = "x-airsage://abalone_pipeline_local"
+    assert set(events) == {f"{base}/input-partition", f"{base}/metrics", f"{base}/model-package", f"{base}/report"}
+    assert events[f"{base}/model-package"]["model_package_arn"] == metrics["model_package_arn"]
+    assert events[f"{base}/input-partition"]["uri"].endswith("/input/ds=2026-11-01/abalone.csv")
+    assert events[f"{base}/metrics"]["value"] == metrics["value"] and events[f"{base}/report"]["ds"] == "2026-11-01"
 
 
 def test_a_failed_gate_notifies_on_call_once_and_fails_the_run(dag_module, shared_root, monkeypatch, on_call):
@@ -119,6 +147,7 @@ def test_a_failed_gate_notifies_on_call_once_and_fails_the_run(dag_module, share
     assert states(run) == {
         "stage_input": "success", "upsert_pipeline": "success", "run_local": "success",
         "read_metrics": "success", "gate": "success", "publish_report": "skipped", "alert_on_call": "failed",
+        "approve_model": "skipped",
     }
     pointer = latest(shared_root, "2026-11-02")
     assert pointer["kind"] == "alert"
@@ -126,7 +155,7 @@ def test_a_failed_gate_notifies_on_call_once_and_fails_the_run(dag_module, share
     (run_folder,) = [p for p in folder.iterdir() if p.is_dir()]
     assert [p.name for p in run_folder.iterdir()] == ["ALERT.json"]
     alert = json.loads((run_folder / "ALERT.json").read_text())
-    assert alert["threshold"] == 0.01 and alert["mse"] > 0.01 and alert["value"] == alert["mse"]
+    assert alert["threshold"] == 0.01 and alert["value"] > 0.01 and (alert["metric"], alert["comparison"]) == ("mse", "<=")
     assert alert["pipeline_quality_gate_failed"] is True  # the pipeline's own Fail step agreed
     assert alert["failing_steps"] == ["AbaloneMseFail"]
     assert alert["execution_link"].startswith("http") and "/airsage/executions/" in alert["execution_link"]

@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from airsage_test_support import WebhookInbox, sns_inbox
+from airsage_test_support import WebhookInbox, asset_events, sns_inbox
 from conftest_sagemaker import PREFIX
 
 pytestmark = pytest.mark.slow
@@ -47,9 +47,9 @@ def run(dag_module, aws, logical_date, threshold, run_after=None, source=None):
 
 
 @pytest.fixture
-def on_call(emulated_aws, aws_default, monkeypatch):
+def on_call(emulated_aws, aws_connection, monkeypatch):
     """The Variable airsage_on_call pointing at a loopback webhook and an SNS topic with a queue (on the service)."""
-    topic_arn, receive = sns_inbox(aws_default)
+    topic_arn, receive = sns_inbox(aws_connection)
     with WebhookInbox() as inbox:
         monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_ON_CALL",
                            json.dumps({"webhook_url": inbox.url, "sns_topic_arn": topic_arn}))
@@ -82,14 +82,14 @@ def test_pass_path_trains_in_the_service_and_reports_in_s3(dag_module, emulated_
         "stage_input": "success", "upsert_pipeline": "success", "start_execution": "success",
         "wait_for_execution": "success", "read_metrics": "success", "gate": "success",
         "publish_report": "success", "alert_on_call": "skipped",
+        "approve_model": "skipped",  # approval is off in-process (tests/conftest.py)
     }
     assert sm.describe_pipeline(PipelineName=emulated_aws["pipeline"])["PipelineArn"]
     assert keys(s3, bucket, f"{PREFIX}/code/") and all(k.endswith(".py") for k in keys(s3, bucket, f"{PREFIX}/code/"))
     assert keys(s3, bucket, f"{PREFIX}/input/") == [f"{PREFIX}/input/ds=2026-11-03/abalone.csv"]
     folder = f"{PREFIX}/reports/ds=2026-11-03/{run_path_segment(dag_run.run_id)}"
     assert keys(s3, bucket, f"{PREFIX}/reports/") == sorted([
-        *(f"{folder}/{name}" for name in ("metrics.json", "predicted_vs_actual.png", "report.html",
-                                          "residual_histogram.png")),
+        *(f"{folder}/{name}" for name in ("metrics.json", "report.html")),
         f"{PREFIX}/reports/ds=2026-11-03/latest.json"])
     pointer = read_json(s3, bucket, f"{PREFIX}/reports/ds=2026-11-03/latest.json")
     assert (pointer["run_id"], pointer["kind"], pointer["uri"]) == (dag_run.run_id, "report",
@@ -116,6 +116,18 @@ def test_pass_path_trains_in_the_service_and_reports_in_s3(dag_module, emulated_
                           if k.endswith("evaluation.json"))
     evaluated = read_json(s3, bucket, evaluation_key)["regression_metrics"]["mse"]["value"]
     assert json.dumps(metrics).count(str(evaluated)) >= 1
+
+    # the Airflow Assets the run updated; the registered version's ARN rides in its event
+    events = asset_events(dag_run)
+    registered = steps["RegisterAbaloneModel"]["Metadata"]["RegisterModel"]["Arn"]
+    assert events["x-airsage://abalone_pipeline/model-package"]["model_package_arn"] == registered
+    assert {"x-airsage://abalone_pipeline/input-partition", "x-airsage://abalone_pipeline/metrics",
+            "x-airsage://abalone_pipeline/report"} < set(events)
+    # the XCom's cost: the service's job times, the step kinds' billing, the repository's us-east-1 prices
+    cost = dag_run.get_task_instance("wait_for_execution").xcom_pull(task_ids="wait_for_execution")["cost"]
+    estimate = {line["step"]: line for line in cost["estimate"]["steps"]}
+    assert estimate["RegisterAbaloneModel"]["usd"] == 0.0 and estimate["TrainAbalone"]["usage"] == "training"
+    assert estimate["TrainAbalone"]["usd"] > 0 and cost["estimate"]["complete"]
 
     # the sensor deferred (its first describe found the execution Executing) and the trigger saw it end
     assert trigger_events == [{"status": "done", "execution_status": "Succeeded", "execution_arn": arn}]
@@ -169,7 +181,7 @@ def test_a_failed_gate_notifies_on_call_and_fails_the_run(dag_module, emulated_a
     assert keys(s3, bucket, f"{PREFIX}/reports/ds=2026-11-04/") == sorted(
         [f"{folder}/ALERT.json", f"{PREFIX}/reports/ds=2026-11-04/latest.json"])
     alert = read_json(s3, bucket, f"{folder}/ALERT.json")
-    assert alert["mse"] > FAIL and (alert["threshold"], alert["kind"]) == (FAIL, "quality_gate")
+    assert alert["value"] > FAIL and (alert["metric"], alert["threshold"], alert["kind"]) == ("mse", FAIL, "quality_gate")
     assert alert["execution_link"].startswith("https://console.aws.amazon.com/sagemaker/")
 
     # the execution really Failed at the Fail step, with the service's reason
@@ -181,9 +193,9 @@ def test_a_failed_gate_notifies_on_call_and_fails_the_run(dag_module, emulated_a
     assert failed[0]["FailureReason"] == execution["FailureReason"] and str(FAIL) in execution["FailureReason"]
 
     (payload,) = inbox.received  # exactly one: the failure callback skips the gate failure
-    assert {k: payload[k] for k in ("kind", "dag_id", "run_id", "task_id", "mse", "threshold")} == {
+    assert {k: payload[k] for k in ("kind", "dag_id", "run_id", "task_id", "metric", "value", "threshold")} == {
         "kind": "quality_gate", "dag_id": "abalone_pipeline", "run_id": dag_run.run_id, "task_id": "alert_on_call",
-        "mse": alert["mse"], "threshold": FAIL}
+        "metric": "mse", "value": alert["value"], "threshold": FAIL}
     assert payload["execution_arn"] == alert["execution_arn"] and payload["logical_date"].startswith("2026-11-04")
     assert "quality gate: mse " in payload["message"] and f"> threshold {FAIL:g}" in payload["message"]
     (envelope,) = receive()

@@ -33,12 +33,12 @@ def _all_bucket_objects(s3, bucket: str) -> dict[str, bytes]:
     return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in objects}
 
 
-def test_connection_secrets_appear_in_no_log_xcom_report_or_notification(dag_module, emulated_aws, aws_default,
+def test_connection_secrets_appear_in_no_log_xcom_report_or_notification(dag_module, emulated_aws, aws_connection,
                                                                           capfd, caplog, monkeypatch):
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from airsage_test_support import WebhookInbox, sns_inbox
 
-    topic_arn, receive = sns_inbox(aws_default)
+    topic_arn, receive = sns_inbox(aws_connection)
 
     conn = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
     FAKE_KEY_ID, FAKE_SECRET = conn["login"], conn["password"]  # noqa: N806

@@ -12,7 +12,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -30,9 +29,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 START_TIMEOUT = 600.0
 UI_TIMEOUT_MS = 60_000
 DAG_ID = "abalone_pipeline_local"
-# (what, seconds, outcome) of every scenario and make ui start, for the summary at the end of the
-# run: pytest hides a passing test's prints, and the durations belong in the report
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "e2e"
+# (what, seconds, outcome) of every scenario and make ui start in this test process, kept in its own file under
+# ARTIFACTS/durations/: the root conftest prints them in the run's summary (with pytest-xdist the controller
+# prints it, and the scenarios ran in a worker)
 DURATIONS: list[tuple[str, float, str]] = []
+
+
+def record_duration(what: str, seconds: float, outcome: str) -> None:
+    """One wall-clock duration (a scenario, a make ui start-up) for the summary at the end of the run."""
+    DURATIONS.append((what, seconds, outcome))
+    (ARTIFACTS / "durations").mkdir(parents=True, exist_ok=True)
+    mine = ARTIFACTS / "durations" / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.json"
+    mine.write_text(json.dumps([{"what": w, "seconds": round(s, 1), "outcome": o} for w, s, o in DURATIONS], indent=1))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -50,12 +59,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def artifacts(repo_root) -> Path:
-    """build/test-artifacts/e2e/, emptied at the start of the session."""
-    folder = repo_root / "build" / "test-artifacts" / "e2e"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return folder
+def artifacts() -> Path:
+    """build/test-artifacts/e2e/ (emptied once at the start of the run: tests/conftest.py's pytest_sessionstart)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
 
 
 class WebhookReceiver:
@@ -130,7 +137,7 @@ def _started_ui(scratch: Path, repo_root: Path, artifacts: Path, webhook) -> Air
         ui.save_logs(artifacts / "startup-failure")
         raise
     seconds = time.monotonic() - started
-    DURATIONS.append((f"make ui until ready ({scratch.name})", seconds, "ready"))
+    record_duration(f"make ui until ready ({scratch.name})", seconds, "ready")
     print(f"\n[e2e] make ui ready at {ui.url} after {seconds:.1f} s (machine shared; not a benchmark)")
     return ui
 
@@ -189,7 +196,7 @@ def page(browser, request, artifacts):
     context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=airflow_ui.url)
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     yield page
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
@@ -203,24 +210,13 @@ def page(browser, request, artifacts):
             except Exception as error:  # noqa: BLE001 - best effort, the test already failed
                 (target / f"page{index}.error.txt").write_text(repr(error))
         airflow_ui.save_logs(target)
+        print(f"\n[e2e] task logs with errors since {request.node.name} started:\n"
+              + airflow_ui.failure_digest(since=started_wall - 1))
     seconds = time.monotonic() - started
-    DURATIONS.append((request.node.name, seconds, "failed" if failed else "passed"))
+    record_duration(request.node.name, seconds, "failed" if failed else "passed")
     print(f"\n[e2e] {request.node.name}: {seconds:.1f} s "
           f"({'failed' if failed else 'done'}; machine shared, not a benchmark)")
     context.close()
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Each browser scenario's duration (and make ui's start-up), also in durations.json."""
-    if not DURATIONS:
-        return
-    terminalreporter.section("e2e scenario durations (wall clock; not benchmarks)")
-    for what, seconds, outcome in DURATIONS:
-        terminalreporter.write_line(f"{seconds:8.1f} s  {outcome:6}  {what}")
-    folder = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "e2e"
-    if folder.is_dir():
-        (folder / "durations.json").write_text(json.dumps(
-            [{"what": w, "seconds": round(s, 1), "outcome": o} for w, s, o in DURATIONS], indent=1))
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

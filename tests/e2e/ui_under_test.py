@@ -97,14 +97,14 @@ class AirflowUnderTest:
 
     def wait_for_job_session(self, timeout: float) -> str:
         """Wait until a process below make ui leads a session of its own other than make and the
-        components (the children of ``python -m dags.demo --ui``): a local runner job, started by
+        components (the children of ``python -m launchers.ui``): a local runner job, started by
         a running task. Returns its command line."""
         deadline = time.monotonic() + timeout
         while True:
             self.snapshot()
             make = psutil.Process(self.process.pid)
             tree = make.children(recursive=True)
-            supervisors = [p for p in make.children() if "dags.demo" in " ".join(_cmdline(p))]
+            supervisors = [p for p in make.children() if "launchers.ui" in " ".join(_cmdline(p))]
             components = {c.pid for s in supervisors for c in s.children()}
             for proc in tree:
                 try:
@@ -149,6 +149,32 @@ class AirflowUnderTest:
                     proc.kill()
             except psutil.Error:
                 continue
+
+    def failure_digest(self, since: float, lines: int = 12) -> str:
+        """The error and warning lines of every task log written since ``since`` (epoch seconds) that has an
+        error, for the test's own output: CI keeps the output, not the artifacts folder."""
+        out: list[str] = []
+        for log in sorted((self.home / "logs").glob("dag_id=*/run_id=*/task_id=*/attempt=*.log")):
+            if log.stat().st_mtime < since:
+                continue
+            events = []
+            for raw in log.read_text(errors="replace").splitlines():
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and event.get("level") in ("warning", "error", "critical"):
+                    events.append(event)
+            if not any(e.get("level") != "warning" for e in events):
+                continue
+            out.append(f"--- {log.relative_to(self.home / 'logs')}")
+            for event in events[-lines:]:
+                text = str(event.get("event"))
+                if event.get("error_detail"):
+                    detail = event["error_detail"][-1] if isinstance(event["error_detail"], list) else {}
+                    text += f" [{detail.get('exc_type')}: {detail.get('exc_value')}]"
+                out.append(f"{str(event.get('timestamp', ''))[11:23]} {event.get('level')}: {text[:600]}")
+        return "\n".join(out) or "(no task log with an error since the scenario started)"
 
     def save_logs(self, target: Path) -> None:
         """Copy make ui's output and the Airflow component and task logs next to the artifacts."""

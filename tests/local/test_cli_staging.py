@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sm_pipeline.input_data import batch_rows
+from sm_pipeline.abalone.input_data import batch_rows
 from sm_pipeline.storage import ObjectStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,8 +33,8 @@ def files_under(path: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def definition_file(tmp_path_factory) -> Path:
     """The project's abalone definition (SDK v3), built once for the module."""
-    from sm_pipeline.config import load_config
-    from sm_pipeline.definition import definition_json
+    from sm_pipeline.abalone.config import load_config
+    from sm_pipeline.abalone.definition import definition_json
 
     path = tmp_path_factory.mktemp("definition") / "def.json"
     path.write_text(definition_json(load_config(env={})))

@@ -30,8 +30,8 @@ def abalone_runs(tmp_path_factory):
     """The abalone definition run twice on one root: default threshold, then MseThreshold=0.001."""
     import pandas as pd
 
-    from sm_pipeline.config import load_config
-    from sm_pipeline.definition import definition_dict
+    from sm_pipeline.abalone.config import load_config
+    from sm_pipeline.abalone.definition import definition_dict
 
     definition = definition_dict(load_config())
     root = tmp_path_factory.mktemp("abalone-root")
@@ -97,8 +97,8 @@ def reference_run(tmp_path_factory):
     """AWS's SDK 2.x abalone definition with stand-in scripts that hard-code /opt/ml paths."""
     import numpy as np
 
+    from sm_pipeline.abalone.synthetic import write_abalone_like
     from sm_pipeline.local.staging import code_input_uris
-    from sm_pipeline.synthetic import write_abalone_like
 
     root = tmp_path_factory.mktemp("reference-root")
     store = ObjectStore(root)

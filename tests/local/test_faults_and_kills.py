@@ -23,7 +23,7 @@ from local_runner_builders import BUCKET, definition, processing_step, stage_scr
 
 from sm_pipeline.errors import StorageError
 from sm_pipeline.local import run_pipeline
-from sm_pipeline.local.records import executions_dir
+from sm_pipeline.local.records import ExecutionRecords, executions_dir
 from sm_pipeline.storage_io import HOST_TAG, write_text_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,8 +61,9 @@ def _alive(pid: int) -> bool:
 def _wait_for_log(root: Path, step: str, needle: str, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for log in executions_dir(root).glob(f"*/*/logs/{step}.log"):
-            text = log.read_text()
+        for directory in executions_dir(root).glob("*/*"):
+            log = ExecutionRecords.in_dir(directory).logs_dir / f"{step}.log"
+            text = log.read_text() if log.is_file() else ""
             if needle in text:
                 return text
         time.sleep(0.1)
@@ -151,7 +152,7 @@ def test_a_record_write_failing_with_enospc_spends_the_reserve_and_the_record_is
     result = run_pipeline(definition([processing_step("Quick", code)]), root=store.root)
     assert failed, "the injected fault never fired"
     assert result.status == "Succeeded"  # the reserve made room: the retry of the write succeeded
-    describe = json.loads((result.records_dir / "describe.json").read_text())
+    describe = json.loads(ExecutionRecords.in_dir(result.records_dir).describe_file.read_text())
     assert describe["PipelineExecutionStatus"] == "Succeeded"
 
 
@@ -169,7 +170,7 @@ def test_a_failing_publish_on_a_full_disk_is_a_one_line_step_failure(store, monk
     assert result.status == "Failed"
     assert result.failure_reason == (f"Step failure: Quick: Step.SERVICE_FAULT: No space left on device "
                                      f"({store.root / 'test-bucket' / 'out'})")
-    assert json.loads((result.records_dir / "describe.json").read_text())["PipelineExecutionStatus"] == "Failed"
+    assert json.loads(ExecutionRecords.in_dir(result.records_dir).describe_file.read_text())["PipelineExecutionStatus"] == "Failed"
     assert store.list(f"{BUCKET}/out/quick") == []
 
 

@@ -17,7 +17,7 @@ from local_runner_builders import BUCKET, XGBOOST_IMAGE, definition, processing_
 
 from sm_pipeline.errors import DefinitionError, InvalidInput
 from sm_pipeline.local import LocalExecutionStore, run_pipeline
-from sm_pipeline.local.records import executions_dir
+from sm_pipeline.local.records import ExecutionRecords, executions_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,7 +131,7 @@ def test_chain_condition_if_branch(store):
     assert describe["PipelineExecutionArn"] == result.execution_arn == result.describe()["PipelineExecutionArn"]
     steps = LocalExecutionStore(store.root).steps("abalone-local", result.execution_id)
     assert {s["StepName"] for s in steps} == {"Count", "Enough", "TooFew", "Notify"}
-    assert (result.records_dir / "logs" / "Count.log").read_text().strip() == "counted 10"
+    assert (ExecutionRecords.in_dir(result.records_dir).logs_dir / "Count.log").read_text().strip() == "counted 10"
     assert not (store.root / ".airsage" / "work" / result.execution_id).exists()
 
 
@@ -265,6 +265,7 @@ def test_script_mode_training_records_model_artifacts(store):
         tar.addfile(info, io.BytesIO(data))
     store.put_bytes(f"{BUCKET}/code/sourcedir.tar.gz", source.getvalue())
     step = {"Name": "Train", "Type": "Training", "Arguments": {
+        "RoleArn": "arn:aws:iam::000000000000:role/Test",
         "AlgorithmSpecification": {"TrainingImage": XGBOOST_IMAGE, "TrainingInputMode": "File"},
         "OutputDataConfig": {"S3OutputPath": f"{BUCKET}/models"},
         "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5},
@@ -290,10 +291,19 @@ def test_script_mode_training_records_model_artifacts(store):
      "Lambda function 'arn:aws:lambda:us-east-1:000000000000:function:nope' is not runnable locally"),
     ({"Name": "M", "Type": "Model", "Arguments": {"PrimaryContainer": {"Image": "123.dkr.ecr.us-east-1.amazonaws.com/custom:1"}}},
      "step 'M': model image '123.dkr.ecr.us-east-1.amazonaws.com/custom:1' has no local equivalent"),
-    ({"Name": "T", "Type": "Training", "Arguments": {"AlgorithmSpecification": {"TrainingImage": "1.dkr.ecr.x/pytorch:2"}}},
+    ({"Name": "T", "Type": "Training", "Arguments": {"AlgorithmSpecification": {"TrainingImage": "1.dkr.ecr.x/pytorch:2"},
+                                                     "RoleArn": "arn:aws:iam::000000000000:role/Test",
+                                                     "OutputDataConfig": {"S3OutputPath": "s3://test-bucket/models"}}},
      "step 'T': image '1.dkr.ecr.x/pytorch:2' has no local equivalent"),
+    ({"Name": "T", "Type": "Training", "Arguments": {"RoleArn": "arn:aws:iam::000000000000:role/Test",
+                                                     "OutputDataConfig": {"S3OutputPath": "s3://test-bucket/models"}}},
+     "step 'T': a training job with no algorithm image (AlgorithmSpecification.TrainingImage) has no local equivalent"),
     ({"Name": "P", "Type": "Processing", "Arguments": {"AppSpecification": {"ImageUri": "1.dkr.ecr.x/r-lang:1",
-                                                                             "ContainerEntrypoint": ["Rscript", "x.R"]}}},
+                                                                             "ContainerEntrypoint": ["Rscript", "x.R"]},
+                                                       "RoleArn": "arn:aws:iam::000000000000:role/Test",
+                                                       "ProcessingResources": {"ClusterConfig": {
+                                                           "InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                                           "VolumeSizeInGB": 30}}}},
      "step 'P': image '1.dkr.ecr.x/r-lang:1' has no local equivalent; step 'P': ContainerEntrypoint ['Rscript', 'x.R']"),
     ({"Name": "P", "Type": "Processing", "CacheConfig": {"Enabled": True, "ExpireAfter": "30 days"},
       "Arguments": {"AppSpecification": {"ImageUri": XGBOOST_IMAGE, "ContainerEntrypoint": ["python3", "x.py"]}}},
@@ -342,7 +352,7 @@ def test_missing_input_fails_the_step_clearly(store):
 
 def test_dead_executing_run_is_reported_stopped(store):
     result = run_pipeline(chain(store), root=store.root, lambdas={"notify": notify})
-    describe_path = result.records_dir / "describe.json"
+    describe_path = ExecutionRecords.in_dir(result.records_dir).describe_file
     describe = json.loads(describe_path.read_text())
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -394,20 +404,21 @@ def test_ctrl_c_stops_children_marks_stopped_and_publishes_nothing(store, tmp_pa
     d.write_text(json.dumps(definition([step])))
     runner = _cli(["--definition", str(d), "--root", str(store.root)])
     deadline = time.monotonic() + 60
-    log = None
+    records = None
     while time.monotonic() < deadline:
-        logs = list(executions_dir(store.root).glob("*/*/logs/Sleepy.log"))
-        if logs and "sleeping" in logs[0].read_text():
-            log = logs[0]
+        started = [r for r in map(ExecutionRecords.in_dir, executions_dir(store.root).glob("*/*"))
+                   if (r.logs_dir / "Sleepy.log").is_file() and "sleeping" in (r.logs_dir / "Sleepy.log").read_text()]
+        if started:
+            records = started[0]
             break
         time.sleep(0.1)
-    assert log is not None, "the step never started"
+    assert records is not None, "the step never started"
     runner.send_signal(signal.SIGINT)
     out, err = runner.communicate(timeout=60)
     assert runner.returncode == 1, err
     summary = json.loads(out)
     assert summary["status"] == "Stopped" and summary["steps"] == {"Sleepy": "Stopped"}
     assert store.list(f"{BUCKET}/out/sleepy") == []
-    describe = json.loads((log.parent.parent / "describe.json").read_text())
+    describe = json.loads(records.describe_file.read_text())
     assert describe["PipelineExecutionStatus"] == "Stopped"
     assert not list((store.root / ".airsage").glob("work/*/Sleepy"))

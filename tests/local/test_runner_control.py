@@ -20,8 +20,7 @@ from sm_pipeline.local import (
     resume_pipeline,
     run_pipeline,
 )
-from sm_pipeline.local.control import STOP_REQUEST_FILE
-from sm_pipeline.local.records import executions_dir
+from sm_pipeline.local.records import ExecutionRecords
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,7 +106,7 @@ def test_request_stop_from_another_process_is_honoured(store, gated):
     thread.join(120)
     result = outcome["result"]
     assert (result.status, result.failure_reason) == ("Stopped", "on_kill of the Airflow task")
-    assert not (executions_dir(store.root) / "stops" / "fromafar" / STOP_REQUEST_FILE).exists()
+    assert not ExecutionRecords(store.root, "stops", "fromafar").stop_request_file.exists()
     with pytest.raises(InvalidInput, match="no local execution stops/nosuchrun"):
         request_stop(store.root, "stops", "nosuchrun")
 

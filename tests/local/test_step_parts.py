@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from sm_pipeline.cache_config import parse_expire_after
 from sm_pipeline.errors import DefinitionError, InvalidInput
 from sm_pipeline.expressions import ExpressionContext
 from sm_pipeline.local.builtin_xgboost import typed_hyperparameters
-from sm_pipeline.local.cache import parse_expire_after
 from sm_pipeline.local.control_steps import evaluate_condition
 from sm_pipeline.local.images import has_local_equivalent, xgboost_writes_pickle
 from sm_pipeline.local.jobs import StepFailed, entrypoint_argv, failure_from_exit, remap_argument
-from sm_pipeline.local.parameters import cast_parameters
 from sm_pipeline.local.registry import LocalModelRegistry
+from sm_pipeline.parameters import cast_parameters
 
 CTX = ExpressionContext({"T": 6.0, "S": "b"}, {})
 

@@ -1,33 +1,9 @@
 """Test helpers shared by tests/plugins and tests/dags (and the processes they start).
 
-Every Airflow AWS hook builds a fresh boto3 session, and every fresh botocore loader parses
-the SageMaker service model (megabytes of JSON) again: about a second per operator call on
-a busy 2-core machine. The parsed models are immutable data, so the tests share one copy.
+(Sharing the parsed botocore models across hooks is the kit's: ``airsage.testing.share_botocore_models``.)
 """
 
 from __future__ import annotations
-
-import functools
-
-
-def share_botocore_models() -> None:
-    """Cache parsed botocore service models across loader instances (idempotent)."""
-    from botocore.loaders import Loader
-
-    if getattr(Loader.load_service_model, "_airsage_shared", False):
-        return
-    original = Loader.load_service_model
-    cache: dict = {}
-
-    @functools.wraps(original)
-    def load_service_model(self, service_name, type_name, api_version=None):
-        key = (service_name, type_name, api_version)
-        if key not in cache:
-            cache[key] = original(self, service_name, type_name, api_version)
-        return cache[key]
-
-    load_service_model._airsage_shared = True
-    Loader.load_service_model = load_service_model
 
 
 class FakeTI:
@@ -120,3 +96,16 @@ def sns_inbox(endpoint: str, topic: str | None = None) -> tuple[str, callable]:
         return [json.loads(m["Body"]) for m in messages]
 
     return topic_arn, receive
+
+
+def asset_events(dag_run) -> dict[str, dict]:
+    """``{asset uri: extra}`` of the asset events a DAG run emitted (from the metadata DB). By DAG and run id:
+    both DAGs' runs of one date can have the same run id."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return {event.asset.uri: dict(event.extra)
+                for event in session.scalars(select(AssetEvent).where(AssetEvent.source_dag_id == dag_run.dag_id,
+                                                                     AssetEvent.source_run_id == dag_run.run_id)).all()}

@@ -20,8 +20,8 @@ from airsage.notifications.on_call import (
 )
 from airsage.notifications.webhook import WebhookError, WebhookNotifier, redacted
 
-PAYLOAD_KEYS = {"kind", "dag_id", "run_id", "logical_date", "task_id", "mse", "threshold", "failing_steps",
-                "execution_arn", "execution_link", "message"}
+PAYLOAD_KEYS = {"kind", "dag_id", "run_id", "logical_date", "task_id", "metric", "value", "threshold", "comparison",
+                "failing_steps", "execution_arn", "execution_link", "message"}
 EXECUTION = {"execution_arn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/abc",
              "console_url": "https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/pipelines/p/executions/abc",
              "status": "Failed"}
@@ -36,7 +36,7 @@ def context(exception=None, task_id="alert_on_call"):
 
 
 def gate_payload():
-    return build_payload(context(), kind="quality_gate", mse=7.123456789, threshold=6.0,
+    return build_payload(context(), kind="quality_gate", metric="mse", value=7.123456789, threshold=6.0,
                          failing_steps=[{"name": "AbaloneMseFail", "status": "Failed", "reason": "MSE too high"}],
                          execution=EXECUTION, outcome_location="s3://b/p/reports/ds=2026-11-01/run=x/ALERT.json")
 
@@ -79,19 +79,32 @@ def test_the_payload_names_everything_on_call_needs_with_readable_numbers():
     assert (payload["kind"], payload["dag_id"], payload["run_id"], payload["task_id"], payload["try_number"]) == (
         "quality_gate", "abalone_pipeline", "manual__2026-11-01T10:00:00+00:00", "alert_on_call", 2)
     assert payload["logical_date"] == "2026-11-01T00:00:00+00:00"
-    assert (payload["mse"], payload["threshold"]) == (7.123456789, 6.0)  # raw numbers for machines
+    assert (payload["metric"], payload["value"], payload["threshold"]) == ("mse", 7.123456789, 6.0)  # raw numbers
     assert payload["failing_steps"] == ["AbaloneMseFail"]
     assert payload["execution_link"] == EXECUTION["console_url"]
     message = payload["message"]
     for fact in ("quality gate: mse 7.123 > threshold 6", "DAG: abalone_pipeline",
                  "run: manual__2026-11-01T10:00:00+00:00 (task alert_on_call, try 2)",
-                 "logical date: 2026-11-01T00:00:00+00:00", "MSE: 7.123; threshold: 6",
+                 "logical date: 2026-11-01T00:00:00+00:00", "mse: 7.123; threshold (<=): 6",
                  "failing step(s): AbaloneMseFail (Failed: MSE too high)", f"execution: {EXECUTION['execution_arn']}",
                  f"link: {EXECUTION['console_url']}", "alert record: s3://b/p/reports/ds=2026-11-01/run=x/ALERT.json"):
         assert fact in message, fact
     line = on_call_line(payload)
     assert "\n" not in line and line.startswith("ON-CALL quality gate failed | quality gate: mse 7.123 > threshold 6")
     assert "| try 2 |" in line and EXECUTION["execution_arn"] in line and "failing step(s): AbaloneMseFail" in line
+
+
+def test_the_payload_carries_what_changed_since_the_last_good_run():
+    changed = {"summary": ["since the last good run 2026-10-31 (arn:…/execution/old):",
+                           "parameter MseThreshold: 6.0 -> 0.5"]}
+    payload = build_payload(context(), kind="quality_gate", metric="mse", value=7.0, threshold=0.5,
+                            execution=EXECUTION, what_changed=changed)
+    assert payload["what_changed"] == changed["summary"]
+    assert payload["message"].endswith("what changed since the last good run:\n"
+                                       "  since the last good run 2026-10-31 (arn:…/execution/old):\n"
+                                       "  parameter MseThreshold: 6.0 -> 0.5")
+    assert gate_payload()["what_changed"] is None  # not known: the key is there, empty
+    assert "\n" not in on_call_line(payload)
 
 
 # -- webhook ----------------------------------------------------------------------------------
@@ -154,11 +167,13 @@ def test_the_failure_callback_sends_a_task_failure_with_the_execution_and_failin
         {"name": "TrainAbalone", "status": "Failed", "reason": "AlgorithmError: OOM\nstderr tail"}])
     with WebhookInbox() as inbox:
         monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_ON_CALL", json.dumps({"webhook_url": inbox.url}))
-        OnCallNotifier().notify(context(error, task_id="wait_for_execution"))
+        OnCallNotifier(gate={"metric": "mse", "threshold_param": "mse_threshold", "comparison": "<="}).notify(
+            context(error, task_id="wait_for_execution"))
     (payload,) = inbox.received
     assert (payload["kind"], payload["task_id"], payload["try_number"]) == ("task_failure", "wait_for_execution", 2)
     assert payload["failing_steps"] == ["TrainAbalone"] and payload["execution_arn"] == EXECUTION["execution_arn"]
     assert payload["execution_link"] == EXECUTION["console_url"] and payload["threshold"] == 6.0
+    assert payload["metric"] == "mse"
     assert "ended Failed: Step failure" in payload["error"]
     assert "failing step(s): TrainAbalone (Failed: AlgorithmError: OOM" in payload["message"]
     line = next(x for x in logged(capfd).splitlines() if "ON-CALL task wait_for_execution failed" in x)
@@ -171,10 +186,11 @@ def test_the_failure_callback_does_not_notify_twice_for_the_quality_gate(monkeyp
         OnCallNotifier().notify(context(QualityGateFailed("mse", 7.1, 6.0)))
     assert inbox.received == []
     assert str(QualityGateFailed("mse", 7.123456, 0.001)) == "quality gate: mse 7.123 > threshold 0.001"
+    assert str(QualityGateFailed("auc", 0.71, 0.8, ">=")) == "quality gate: auc 0.71 < threshold 0.8"
 
 
-def test_sns_delivers_to_a_subscribed_queue(aws_conn, monkeypatch):
-    topic_arn, receive = sns_inbox(aws_conn)
+def test_sns_delivers_to_a_subscribed_queue(aws_connection, monkeypatch):
+    topic_arn, receive = sns_inbox(aws_connection)
     monkeypatch.setenv("AIRFLOW_VAR_AIRSAGE_ON_CALL", json.dumps({"sns_topic_arn": topic_arn}))
     payload = gate_payload()
     payload["message"] += "\n{{ this is not a template }}"  # failure text is data, never Jinja

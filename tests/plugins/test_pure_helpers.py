@@ -15,7 +15,6 @@ from airsage.naming import (
     run_path_segment,
 )
 from airsage.numbers import readable
-from airsage.parameters import ParameterError, cast_parameters
 from airsage.property_files import (
     PropertyFileError,
     json_path_value,
@@ -23,6 +22,7 @@ from airsage.property_files import (
     parse_report,
     property_file_location,
 )
+from sm_pipeline.parameters import ParameterError, start_request_values
 
 VALID_DISPLAY = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$")
 
@@ -30,7 +30,7 @@ VALID_DISPLAY = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$")
 def inputs(**changes):
     base = {"dag_id": "abalone_pipeline", "ds": "2026-11-01", "definition_sha256": "d" * 64,
             "parameters": {"MseThreshold": "6.0", "InputData": "s3://b/p/input/ds=2026-11-01/abalone.csv"},
-            "input_sha256": "a" * 64, "batch_sha256": "b" * 64}
+            "data": {"input data": "a" * 64, "batch data": "b" * 64}}
     return ExecutionInputs(**{**base, **changes})
 
 
@@ -48,7 +48,9 @@ def test_display_name_is_valid_deterministic_and_starts_with_the_date_prefix(dag
 def test_same_inputs_same_name_any_changed_input_another_name():
     name = inputs().display_name()
     assert inputs().display_name() == name  # a retry, a second manual run, a re-created backfill
-    for changed in ({"input_sha256": "c" * 64}, {"batch_sha256": "c" * 64}, {"definition_sha256": "e" * 64},
+    for changed in ({"data": {"input data": "c" * 64, "batch data": "b" * 64}},
+                    {"data": {"input data": "a" * 64, "batch data": "c" * 64}},
+                    {"data": {"input data": "a" * 64}}, {"definition_sha256": "e" * 64},
                     {"parameters": {"MseThreshold": "0.01", "InputData": "s3://b/p/input/ds=2026-11-01/abalone.csv"}},
                     {"ds": "2026-11-02"}, {"dag_id": "abalone_pipeline_local"}):
         assert inputs(**changed).display_name() != name, changed
@@ -57,7 +59,8 @@ def test_same_inputs_same_name_any_changed_input_another_name():
 
 
 def test_changed_inputs_names_what_differs():
-    before, after = inputs().record(), inputs(parameters={"MseThreshold": "0.01"}, input_sha256="c" * 64).record()
+    before, after = inputs().record(), inputs(parameters={"MseThreshold": "0.01"},
+                                             data={"input data": "c" * 64, "batch data": "b" * 64}).record()
     assert changed_inputs(before, after) == (
         "input data, parameter InputData (s3://b/p/input/ds=2026-11-01/abalone.csv -> unset), "
         "parameter MseThreshold (6.0 -> 0.01)")
@@ -108,29 +111,31 @@ DECLARED = [
 
 
 def test_parameters_cast_to_strings():
-    out = cast_parameters(
-        {"ProcessingInstanceCount": "2", "MseThreshold": 5, "InputData": "s3://b/x", "UseCache": True},
+    out = start_request_values(
         DECLARED,
+        {"ProcessingInstanceCount": "2", "MseThreshold": 5, "InputData": "s3://b/x", "UseCache": True},
     )
     assert out == {"ProcessingInstanceCount": "2", "MseThreshold": "5.0", "InputData": "s3://b/x", "UseCache": "true"}
-    assert cast_parameters({"ProcessingInstanceCount": 3.0, "MseThreshold": None}, DECLARED) == {
+    assert start_request_values(DECLARED, {"ProcessingInstanceCount": 3.0, "MseThreshold": None}) == {
         "ProcessingInstanceCount": "3"
     }
+    assert start_request_values(DECLARED, {"UseCache": "FALSE"}) == {"UseCache": "false"}
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({"MseTreshold": 5}, "unknown pipeline parameter 'MseTreshold'"),
-    ({"ProcessingInstanceCount": "two"}, "'ProcessingInstanceCount' is Integer"),
-    ({"ProcessingInstanceCount": 1.5}, "'ProcessingInstanceCount' is Integer"),
-    ({"ProcessingInstanceCount": True}, "'ProcessingInstanceCount' is Integer"),
-    ({"MseThreshold": "nan"}, "'MseThreshold' is Float"),
-    ({"MseThreshold": "abc"}, "'MseThreshold' is Float"),
-    ({"UseCache": "maybe"}, "'UseCache' is Boolean"),
-    ({"InputData": ["s3://a"]}, "'InputData' is String"),
+    ({"MseTreshold": 5}, "unknown parameter(s) MseTreshold (declared: InputData, MseThreshold,"),
+    ({"ProcessingInstanceCount": "two"}, "parameter ProcessingInstanceCount (Integer): expected an integer"),
+    ({"ProcessingInstanceCount": 1.5}, "parameter ProcessingInstanceCount (Integer): expected an integer"),
+    ({"ProcessingInstanceCount": True}, "parameter ProcessingInstanceCount (Integer): expected an integer"),
+    ({"MseThreshold": "nan"}, "parameter MseThreshold (Float): nan is not a finite number"),
+    ({"MseThreshold": "abc"}, "parameter MseThreshold (Float): expected a number"),
+    ({"UseCache": "maybe"}, "parameter UseCache (Boolean): expected true or false"),
+    ({"UseCache": "yes"}, "parameter UseCache (Boolean): expected true or false"),
+    ({"InputData": ["s3://a"]}, "parameter InputData (String): expected a string"),
 ])
 def test_bad_parameters_name_the_parameter(values, message):
     with pytest.raises(ParameterError, match=re.escape(message)):
-        cast_parameters(values, DECLARED)
+        start_request_values(DECLARED, values)
 
 
 URI = "s3://b/p/evaluation.json"

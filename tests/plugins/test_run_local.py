@@ -71,7 +71,7 @@ def test_same_inputs_reattach_without_a_new_model_version_and_a_changed_input_st
     assert retry["model_package_arn"] == first["model_package_arn"]
     assert len(executions(root)) == 1 and len(versions(root)) == 1
     text = logged(capfd)
-    assert f"Re-attaching to Succeeded execution {first['execution_arn']}: same inputs (input data" in text
+    assert f"Re-attaching to Succeeded execution {first['execution_arn']}: same inputs (no staged data, definition" in text
 
     changed, _ = run_local(root, {"MseThreshold": 0.5})
     assert changed["execution_arn"] != first["execution_arn"]
@@ -79,7 +79,7 @@ def test_same_inputs_reattach_without_a_new_model_version_and_a_changed_input_st
     text = logged(capfd)
     assert f"inputs changed since {first['execution_arn']} (Succeeded): parameter MseThreshold (6.0 -> 0.5)" in text
 
-    other_data, _ = run_local(root, staged={"sha256": "c" * 64, "batch_sha256": "d" * 64})
+    other_data, _ = run_local(root, staged={"hashes": {"input data": "c" * 64, "batch data": "d" * 64}})
     assert other_data["execution_arn"] not in (first["execution_arn"], changed["execution_arn"])
     assert "batch data" in logged(capfd)
     other_date, _ = run_local(root, ds="2026-11-02", run_id="scheduled__2026-11-02T00:00:00+00:00")

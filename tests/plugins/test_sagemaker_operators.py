@@ -15,7 +15,6 @@ import re
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from airsage_fake_source import PREFIX
-from service_support import wait_for, wait_for_step
 
 from airsage.exceptions import PipelineExecutionFailed
 from airsage.hooks.sagemaker_pipeline import SageMakerPipelineHook
@@ -26,6 +25,8 @@ from airsage.operators.read_metrics import ReadPropertyFileOperator
 from airsage.operators.start_execution import StartPipelineExecutionOperator
 from airsage.operators.upsert_pipeline import UpsertPipelineOperator
 from airsage.sensors.pipeline_execution import PipelineExecutionSensor
+from airsage.testing import wait_for_execution as wait_for
+from airsage.testing import wait_for_step
 from airsage.triggers.pipeline_execution import PipelineExecutionTrigger
 
 SOURCE = "airsage_fake_source:build"
@@ -49,16 +50,16 @@ def start(make_context, deployed, parameters=None, run_id=RUN_ID, ds="2026-11-01
     return op.execute(ctx), ctx
 
 
-def finished(sm_client, result) -> dict:
+def finished(sagemaker_client, result) -> dict:
     """Wait until the service ran the execution to its end; returns DescribePipelineExecution."""
-    return wait_for(sm_client, result["execution_arn"], timeout=120)
+    return wait_for(sagemaker_client, result["execution_arn"], timeout=120)
 
 
-def executions(sm_client, deployed):
-    return sm_client.list_pipeline_executions(PipelineName=deployed["names"].pipeline)["PipelineExecutionSummaries"]
+def executions(sagemaker_client, deployed):
+    return sagemaker_client.list_pipeline_executions(PipelineName=deployed["names"].pipeline)["PipelineExecutionSummaries"]
 
 
-def test_upsert_operator_stages_code_once_and_deploys_once(names, make_context, s3_client, sm_client):
+def test_upsert_operator_stages_code_once_and_deploys_once(names, make_context, s3_client, sagemaker_client):
     op = UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE,
                                 config_overrides=names.overrides)
     first = op.execute(make_context())
@@ -74,7 +75,7 @@ def test_upsert_operator_stages_code_once_and_deploys_once(names, make_context, 
     assert changed["action"] == "updated"
 
 
-def test_start_derives_display_name_casts_parameters_and_pushes_link(deployed, make_context, sm_client):
+def test_start_derives_display_name_casts_parameters_and_pushes_link(deployed, make_context, sagemaker_client):
     result, ctx = start(make_context, deployed)
     assert result["display_name"].startswith(date_display_prefix("abalone_pipeline", "2026-11-01"))
     assert result["parameters"] == {"MseThreshold": "6.0", "ProcessingInstanceCount": "1"}
@@ -82,21 +83,21 @@ def test_start_derives_display_name_casts_parameters_and_pushes_link(deployed, m
     assert result["inputs"]["definition"] == deployed["definition_sha256"][:16]
     assert result["execution_id"] == result["execution_arn"].rsplit("/", 1)[-1]
     assert result["console_url"].startswith("https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/pipelines/")
-    sent = sm_client.list_pipeline_parameters_for_execution(PipelineExecutionArn=result["execution_arn"])
+    sent = sagemaker_client.list_pipeline_parameters_for_execution(PipelineExecutionArn=result["execution_arn"])
     assert {p["Name"]: p["Value"] for p in sent["PipelineParameters"]}.items() >= result["parameters"].items()
     link = ctx["ti"].xcoms[SageMakerPipelineExecutionLink.key]
     assert SageMakerPipelineExecutionLink().format_link(**link) == result["console_url"]
 
 
-def test_unknown_parameter_fails_without_starting(deployed, make_context, sm_client):
-    with pytest.raises(AirflowFailException, match="unknown pipeline parameter 'MseTreshold'"):
+def test_unknown_parameter_fails_without_starting(deployed, make_context, sagemaker_client):
+    with pytest.raises(AirflowFailException, match=re.escape("unknown parameter(s) MseTreshold (declared:")):
         start(make_context, deployed, {"MseTreshold": 5})
-    with pytest.raises(AirflowFailException, match="'ProcessingInstanceCount' is Integer"):
+    with pytest.raises(AirflowFailException, match=re.escape("parameter ProcessingInstanceCount (Integer): expected an integer")):
         start(make_context, deployed, {"ProcessingInstanceCount": "one"})
-    assert executions(sm_client, deployed) == []
+    assert executions(sagemaker_client, deployed) == []
 
 
-STAGED = {"sha256": "a" * 64, "batch_sha256": "b" * 64}
+STAGED = {"hashes": {"input data": "a" * 64, "batch data": "b" * 64}}
 
 
 def logged(capfd) -> str:
@@ -105,7 +106,7 @@ def logged(capfd) -> str:
     return out + err
 
 
-def test_same_inputs_reattach_a_changed_input_starts_anew(deployed, make_context, sm_client, capfd):
+def test_same_inputs_reattach_a_changed_input_starts_anew(deployed, make_context, sagemaker_client, capfd):
     sleeping = {**DEFAULT, "Sleep": "20"}  # the first execution stays Executing while the test re-attaches
     first, _ = start(make_context, deployed, sleeping)
     again, _ = start(make_context, deployed, sleeping)  # a retry of the same run
@@ -113,7 +114,7 @@ def test_same_inputs_reattach_a_changed_input_starts_anew(deployed, make_context
     other_run, _ = start(make_context, deployed, sleeping, run_id="manual__2026-11-01T08:00:00+00:00")  # same date
     assert other_run["execution_arn"] == first["execution_arn"]
     text = logged(capfd)
-    assert "Re-attaching to Executing execution" in text and "same inputs (input data" in text
+    assert "Re-attaching to Executing execution" in text and "same inputs (no staged data, definition" in text
 
     changed, _ = start(make_context, deployed, {**sleeping, "MseThreshold": "0.5"})
     assert changed["execution_arn"] != first["execution_arn"]
@@ -122,12 +123,12 @@ def test_same_inputs_reattach_a_changed_input_starts_anew(deployed, make_context
     assert "parameter MseThreshold (6.0 -> 0.5)" in text
     other_date, _ = start(make_context, deployed, run_id="scheduled__2026-11-02T00:00:00+00:00", ds="2026-11-02")
     assert other_date["execution_arn"] not in (first["execution_arn"], changed["execution_arn"])
-    assert len(executions(sm_client, deployed)) == 3
+    assert len(executions(sagemaker_client, deployed)) == 3
     for result in (first, changed):  # leave nothing running behind
         SageMakerPipelineHook(aws_conn_id="aws_default").stop_execution(result["execution_arn"], "test over")
 
 
-def test_the_staged_data_hashes_are_inputs_too(deployed, make_context, sm_client):
+def test_the_staged_data_hashes_are_inputs_too(deployed, make_context, sagemaker_client):
     def start_with(staged):
         op = StartPipelineExecutionOperator(task_id="start_execution", pipeline=deployed["names"].pipeline,
                                             parameters={"MseThreshold": "6"}, inputs=staged)
@@ -136,12 +137,12 @@ def test_the_staged_data_hashes_are_inputs_too(deployed, make_context, sm_client
     first = start_with(STAGED)
     assert start_with(dict(STAGED))["execution_arn"] == first["execution_arn"]
     assert first["inputs"]["input data"] == "a" * 16
-    assert start_with({**STAGED, "sha256": "c" * 64})["execution_arn"] != first["execution_arn"]
-    assert start_with({**STAGED, "batch_sha256": "c" * 64})["execution_arn"] != first["execution_arn"]
-    assert len(executions(sm_client, deployed)) == 3
+    assert start_with({"hashes": {**STAGED["hashes"], "input data": "c" * 64}})["execution_arn"] != first["execution_arn"]
+    assert start_with({"hashes": {**STAGED["hashes"], "batch data": "c" * 64}})["execution_arn"] != first["execution_arn"]
+    assert len(executions(sagemaker_client, deployed)) == 3
 
 
-def test_a_killed_then_retried_start_creates_no_second_execution(deployed, make_context, sm_client, monkeypatch):
+def test_a_killed_then_retried_start_creates_no_second_execution(deployed, make_context, sagemaker_client, monkeypatch):
     # fault injection around the REAL call: the start reaches the service, then the worker dies
     real_start = SageMakerPipelineHook.start_execution
     tokens = []
@@ -156,21 +157,21 @@ def test_a_killed_then_retried_start_creates_no_second_execution(deployed, make_
         start(make_context, deployed)
     monkeypatch.setattr(SageMakerPipelineHook, "start_execution", real_start)
     retried, _ = start(make_context, deployed)
-    assert len(executions(sm_client, deployed)) == 1
-    assert executions(sm_client, deployed)[0]["PipelineExecutionArn"] == retried["execution_arn"]
+    assert len(executions(sagemaker_client, deployed)) == 1
+    assert executions(sagemaker_client, deployed)[0]["PipelineExecutionArn"] == retried["execution_arn"]
     assert len(tokens) == 1
 
 
 def test_a_failed_execution_is_resumed_then_replaced_with_a_new_token_once_the_definition_changed(
-        deployed, make_context, sm_client, monkeypatch, capfd):
+        deployed, make_context, sagemaker_client, monkeypatch, capfd):
     # a fixed display name, so that the same "run" meets its failed execution after the definition changed
     failing, display = {**DEFAULT, "Outcome": "fail"}, "abalone-pipeline-2026-11-01-fixed"
     first, _ = start(make_context, deployed, failing, display_name=display)
-    assert finished(sm_client, first)["PipelineExecutionStatus"] == "Failed"
+    assert finished(sagemaker_client, first)["PipelineExecutionStatus"] == "Failed"
     resumed, _ = start(make_context, deployed, failing, display_name=display)  # unchanged: RetryPipelineExecution
     assert resumed["execution_arn"] == first["execution_arn"]
     assert f"Resuming execution {first['execution_arn']} (definition unchanged" in logged(capfd)
-    assert finished(sm_client, first)["PipelineExecutionStatus"] == "Failed"
+    assert finished(sagemaker_client, first)["PipelineExecutionStatus"] == "Failed"
 
     UpsertPipelineOperator(task_id="upsert_pipeline", backend="sagemaker", source=SOURCE,
                            config_overrides={**deployed["names"].overrides, "mse": 3}).execute(make_context())
@@ -181,11 +182,11 @@ def test_a_failed_execution_is_resumed_then_replaced_with_a_new_token_once_the_d
     second, _ = start(make_context, deployed, failing, display_name=display)
     assert second["execution_arn"] != first["execution_arn"]
     assert "Starting a new execution: definition changed since" in logged(capfd)
-    assert len(executions(sm_client, deployed)) == 2
+    assert len(executions(sagemaker_client, deployed)) == 2
     from airsage.naming import client_request_token
 
     assert tokens == [client_request_token(display, 1)]
-    finished(sm_client, second)
+    finished(sagemaker_client, second)
 
 
 def wait(execution, **kwargs):
@@ -193,9 +194,9 @@ def wait(execution, **kwargs):
                                    quality_gate_steps=("AbaloneMseFail",), poke_interval=0.01, **kwargs)
 
 
-def test_wait_returns_the_succeeded_result(deployed, make_context, sm_client):
+def test_wait_returns_the_succeeded_result(deployed, make_context, sagemaker_client):
     result, _ = start(make_context, deployed)
-    finished(sm_client, result)
+    finished(sagemaker_client, result)
     ctx = make_context()
     done = wait(result).execute(ctx)
     assert done["status"] == "Succeeded" and done["execution_arn"] == result["execution_arn"]
@@ -203,9 +204,9 @@ def test_wait_returns_the_succeeded_result(deployed, make_context, sm_client):
     assert SageMakerPipelineExecutionLink().format_link(**link) == result["console_url"]
 
 
-def test_a_failed_execution_fails_with_the_services_reason_and_failing_step(deployed, make_context, sm_client):
+def test_a_failed_execution_fails_with_the_services_reason_and_failing_step(deployed, make_context, sagemaker_client):
     result, _ = start(make_context, deployed, {**DEFAULT, "Outcome": "fail"})
-    describe = finished(sm_client, result)
+    describe = finished(sagemaker_client, result)
     assert describe["PipelineExecutionStatus"] == "Failed"
     with pytest.raises(PipelineExecutionFailed) as failed:
         wait(result).execute(make_context())
@@ -217,11 +218,11 @@ def test_a_failed_execution_fails_with_the_services_reason_and_failing_step(depl
     assert result["console_url"] in message and "Unknown" not in message
 
 
-def test_a_stopped_execution_fails_with_the_reason_and_the_stopped_step(deployed, make_context, sm_client):
+def test_a_stopped_execution_fails_with_the_reason_and_the_stopped_step(deployed, make_context, sagemaker_client):
     result, _ = start(make_context, deployed, {**DEFAULT, "Sleep": "60"})
-    wait_for_step(sm_client, result["execution_arn"], "EvaluateAbalone", "Executing", timeout=60)
+    wait_for_step(sagemaker_client, result["execution_arn"], "EvaluateAbalone", "Executing", timeout=60)
     SageMakerPipelineHook(aws_conn_id="aws_default").stop_execution(result["execution_arn"], "stopped by the test")
-    assert finished(sm_client, result)["PipelineExecutionStatus"] == "Stopped"
+    assert finished(sagemaker_client, result)["PipelineExecutionStatus"] == "Stopped"
     with pytest.raises(PipelineExecutionFailed) as failed:
         wait(result, deferrable=False).execute(make_context())
     message = str(failed.value)
@@ -243,14 +244,14 @@ def test_stopped_without_step_listing_still_names_status_and_reason():
                      str(failed))
 
 
-def test_the_pipelines_own_mse_fail_step_is_an_outcome_not_an_error(deployed, make_context, sm_client):
+def test_the_pipelines_own_mse_fail_step_is_an_outcome_not_an_error(deployed, make_context, sagemaker_client):
     result, _ = start(make_context, deployed, {**DEFAULT, "Mse": "7.1"})
-    assert finished(sm_client, result)["PipelineExecutionStatus"] == "Failed"
+    assert finished(sagemaker_client, result)["PipelineExecutionStatus"] == "Failed"
     done = wait(result).execute(make_context())
     assert done["status"] == "Failed" and done["quality_gate_failed"] is True
 
 
-def test_executing_defers_to_the_trigger_which_reports_the_terminal_status(deployed, make_context, sm_client):
+def test_executing_defers_to_the_trigger_which_reports_the_terminal_status(deployed, make_context, sagemaker_client):
     result, _ = start(make_context, deployed, {**DEFAULT, "Sleep": "60"})
     sensor = wait(result)
     with pytest.raises(TaskDeferred) as deferred:
@@ -266,7 +267,7 @@ def test_executing_defers_to_the_trigger_which_reports_the_terminal_status(deplo
 
     assert asyncio.run(first_event())["status"] == "timeout"
     SageMakerPipelineHook(aws_conn_id="aws_default").stop_execution(result["execution_arn"], "stopped by the test")
-    finished(sm_client, result)
+    finished(sagemaker_client, result)
     event = asyncio.run(first_event())
     assert event == {"status": "done", "execution_status": "Stopped", "execution_arn": result["execution_arn"]}
     with pytest.raises(PipelineExecutionFailed, match="ended Stopped"):
@@ -278,12 +279,14 @@ REPORT = {"regression_metrics": {"mse": {"value": 4.25, "standard_deviation": 0.
 
 
 def read_metrics(execution):
-    return ReadPropertyFileOperator(task_id="read_metrics", execution=execution, backend="sagemaker")
+    return ReadPropertyFileOperator(task_id="read_metrics", execution=execution, backend="sagemaker",
+                                    step_name="EvaluateAbalone", property_file="EvaluationReport",
+                                    json_path="regression_metrics.mse.value", metric="mse")
 
 
-def test_read_metrics_resolves_the_report_from_the_executions_definition(deployed, make_context, sm_client):
+def test_read_metrics_resolves_the_report_from_the_executions_definition(deployed, make_context, sagemaker_client):
     result, _ = start(make_context, deployed)  # the evaluate script reports mse 4.25 by default
-    finished(sm_client, result)
+    finished(sagemaker_client, result)
     ctx = make_context()
     metrics = read_metrics(result).execute(ctx)
     assert metrics["value"] == 4.25 and ctx["ti"].xcoms["value"] == 4.25
@@ -299,10 +302,10 @@ def test_read_metrics_resolves_the_report_from_the_executions_definition(deploye
     ('{"regression_metrics": {"mse": {"value": NaN}}}', "regression_metrics.mse.value is nan, not a finite number"),
     ('{"regression_metrics": {"mse": {"value": "4.2"}}}', "regression_metrics.mse.value is '4.2' (str), not a number"),
 ])
-def test_read_metrics_fails_clearly_on_bad_reports(deployed, make_context, sm_client, body, message):
+def test_read_metrics_fails_clearly_on_bad_reports(deployed, make_context, sagemaker_client, body, message):
     # the processing job writes the report (or none); the execution's end does not matter to read_metrics
     result, _ = start(make_context, deployed, {**DEFAULT, "Report": body})
-    finished(sm_client, result)
+    finished(sagemaker_client, result)
     with pytest.raises(AirflowFailException) as failed:
         read_metrics(result).execute(make_context())
     assert message.format(bucket=deployed["names"].bucket) in str(failed.value)
@@ -324,7 +327,7 @@ def test_gate_rejects_non_numbers(make_context):
         gate.choose_branch(make_context())
 
 
-def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed, make_context, s3_client, sm_client):
+def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed, make_context, s3_client, sagemaker_client):
     from airsage.exceptions import QualityGateFailed
     from airsage.operators.alert import OnCallAlertOperator
     from airsage.operators.publish_report import PublishReportOperator
@@ -333,14 +336,15 @@ def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed
     report_body = {"regression_metrics": {"mse": {"value": 4.123456789, "standard_deviation": 0.5123456},
                                           "rmse": {"value": 2.0306}}}
     result, _ = start(make_context, deployed, {**DEFAULT, "Report": json.dumps(report_body)})
-    finished(sm_client, result)
+    finished(sagemaker_client, result)
     metrics = read_metrics(result).execute(make_context())
     prefix = f"s3://{bucket}/{PREFIX}/reports/ds=2026-11-01"
     date_key = f"{PREFIX}/reports/ds=2026-11-01"
 
     def publish(run_id=RUN_ID, op=PublishReportOperator, threshold="6.0"):
+        extra = {"predictions_file": "predictions.csv"} if op is PublishReportOperator else {}
         return op(task_id=op.__name__, metrics=metrics, threshold=threshold, report_prefix=prefix,
-                  backend="sagemaker").execute(make_context(run_id=run_id))
+                  backend="sagemaker", **extra).execute(make_context(run_id=run_id))
 
     def body(key):
         return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -349,11 +353,12 @@ def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed
     run_key = f"{date_key}/run=scheduled__2026-11-01T00-00-00-00-00-"
     assert report["report_uri"].startswith(f"s3://{bucket}/{run_key}") and report["report_uri"].endswith("/report.html")
     folder = report["report_uri"].rsplit("/", 1)[0][len(f"s3://{bucket}/"):]
-    assert sorted(report["written"]) == ["metrics.json", "predicted_vs_actual.png", "report.html",
-                                         "residual_histogram.png"]
+    assert sorted(report["written"]) == ["metrics.json", "report.html"]  # the plots are inline SVG
     html = body(f"{folder}/report.html").decode()
+    assert html.count("<svg") == 3 and "Predicted vs actual" in html and "mse history" in html
     assert result["console_url"] in html.replace("&amp;", "&")
-    assert "<b>4.123</b>" in html and "0.5123" in html and "4.1234" not in html  # 4 significant digits
+    assert "<b>mse 4.123 &lt;= threshold 6</b>" in html and "0.5123" in html and "4.1234" not in html  # 4 digits
+    assert "regression_metrics.rmse" in html and "2.031" in html
     assert json.loads(body(f"{folder}/metrics.json"))["value"] == 4.123456789  # raw value kept
     latest = json.loads(body(f"{date_key}/latest.json"))
     assert {k: latest[k] for k in ("run_id", "kind", "uri", "location")} == {
@@ -364,7 +369,7 @@ def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed
     assert json.loads(body(f"{date_key}/latest.json")) == latest
 
     manual = publish(run_id="manual__2026-11-01T09:30:00+00:00")  # another run of the date: its own folder
-    assert manual["report_uri"] != report["report_uri"] and len(manual["written"]) == 4
+    assert manual["report_uri"] != report["report_uri"] and len(manual["written"]) == 2
     assert json.loads(body(f"{date_key}/latest.json"))["run_id"] == "manual__2026-11-01T09:30:00+00:00"
 
     # the first run, re-done with another outcome, flips its own folder to an alert: never both
@@ -373,8 +378,8 @@ def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket, Prefix=f"{folder}/")["Contents"]]
     assert keys == [f"{folder}/ALERT.json"]
     alert = json.loads(body(f"{folder}/ALERT.json"))
-    assert (alert["kind"], alert["mse"], alert["threshold"], alert["value"]) == ("quality_gate", 4.123456789, 4.0,
-                                                                                4.123456789)
+    assert (alert["kind"], alert["metric"], alert["value"], alert["threshold"], alert["comparison"]) == (
+        "quality_gate", "mse", 4.123456789, 4.0, "<=")
     assert alert["execution_link"] == alert["console_url"] == result["console_url"]
     assert "quality gate: mse 4.123 > threshold 4" in alert["message"]
     latest = json.loads(body(f"{date_key}/latest.json"))
@@ -384,17 +389,17 @@ def test_reports_per_run_with_a_latest_pointer_and_never_a_mixed_folder(deployed
                               report_prefix=prefix.replace("11-01", "11-02"), backend="sagemaker").execute(make_context())
 
 
-def test_read_metrics_prefers_the_steps_processing_job_output(deployed, make_context, sm_client):
+def test_read_metrics_prefers_the_steps_processing_job_output(deployed, make_context, sagemaker_client):
     # where SageMaker lists the steps, the report is wherever the step's processing job wrote it
     # (for a cached step: the source job), not where this execution's definition would put it.
     # The second execution (another date, same arguments) reuses the first one's EvaluateAbalone.
     first, _ = start(make_context, deployed, {**DEFAULT, "Mse": "3.5"})
-    finished(sm_client, first)
+    finished(sagemaker_client, first)
     second, _ = start(make_context, deployed, {**DEFAULT, "Mse": "3.5"}, run_id="scheduled__2026-11-02T00:00:00+00:00",
                       ds="2026-11-02")
     assert second["execution_arn"] != first["execution_arn"]
-    assert finished(sm_client, second)["PipelineExecutionStatus"] == "Succeeded"
-    steps = {s["StepName"]: s for s in sm_client.list_pipeline_execution_steps(
+    assert finished(sagemaker_client, second)["PipelineExecutionStatus"] == "Succeeded"
+    steps = {s["StepName"]: s for s in sagemaker_client.list_pipeline_execution_steps(
         PipelineExecutionArn=second["execution_arn"])["PipelineExecutionSteps"]}
     assert steps["EvaluateAbalone"]["CacheHitResult"]["SourcePipelineExecutionArn"] == first["execution_arn"]
     metrics = read_metrics(second).execute(make_context())
@@ -403,31 +408,31 @@ def test_read_metrics_prefers_the_steps_processing_job_output(deployed, make_con
         3.5, f"s3://{bucket}/{PREFIX}/executions/{first['execution_id']}/EvaluateAbalone/evaluation/evaluation.json")
 
 
-def test_wait_records_the_registered_model_package(deployed, make_context, sm_client):
+def test_wait_records_the_registered_model_package(deployed, make_context, sagemaker_client):
     result, _ = start(make_context, deployed)
-    finished(sm_client, result)
+    finished(sagemaker_client, result)
     group = deployed["names"].pipeline  # airsage_fake_source registers in a group named after the pipeline
-    (package,) = sm_client.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    (package,) = sagemaker_client.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
     assert re.fullmatch(rf"arn:aws:sagemaker:us-east-1:\d{{12}}:model-package/{group}/1", package["ModelPackageArn"])
     assert wait(result).execute(make_context())["model_package_arn"] == package["ModelPackageArn"]
 
 
 @pytest.mark.parametrize("event", [None, {}, {"status": "timeout", "execution_status": "Executing"}])
-def test_a_resumed_wait_rechecks_the_execution_instead_of_trusting_the_event(deployed, make_context, sm_client, event):
+def test_a_resumed_wait_rechecks_the_execution_instead_of_trusting_the_event(deployed, make_context, sagemaker_client, event):
     result, _ = start(make_context, deployed)
-    finished(sm_client, result)
+    finished(sagemaker_client, result)
     done = wait(result).execute_complete(make_context(), event)
     assert done["status"] == "Succeeded" and done["execution_arn"] == result["execution_arn"]
 
 
 def test_a_resumed_wait_on_a_running_execution_defers_again_or_gives_up_with_the_real_status(deployed, make_context,
-                                                                                            sm_client):
+                                                                                            sagemaker_client):
     # the evaluate script sleeps, then fails: Executing for a while, then Failed
     result, _ = start(make_context, deployed, {**DEFAULT, "Sleep": "5", "Outcome": "fail"})
     with pytest.raises(TaskDeferred):
         wait(result).execute_complete(make_context(), None)
     with pytest.raises(AirflowException, match=r"Gave up waiting for .* after 2880 polls \(status now Executing\)"):
         wait(result).execute_complete(make_context(), {"status": "timeout", "execution_status": "Executing"})
-    finished(sm_client, result)
+    finished(sagemaker_client, result)
     with pytest.raises(PipelineExecutionFailed, match="ended Failed"):
         wait(result).execute_complete(make_context(), None)

@@ -15,6 +15,7 @@ def stage(root, source, ds="2026-11-01", uri_ds=None):
     return StageInputOperator(
         task_id="stage_input", source=str(source), backend="local", local_root=str(root),
         input_uri=f"s3://bkt/p/input/ds={uri_ds}/abalone.csv", batch_uri=f"s3://bkt/p/batch/ds={uri_ds}/batch.csv",
+        label_column="rings",
     )
 
 
@@ -25,6 +26,9 @@ def test_stage_input_writes_the_partition_then_is_a_no_op(tmp_path, make_context
     ctx = make_context()
     first = stage(root, source).execute(ctx)
     assert first["changed"] is True and first["rows"] == 2
+    assert first["parameters"] == {"InputData": "s3://bkt/p/input/ds=2026-11-01/abalone.csv",
+                                   "BatchData": "s3://bkt/p/batch/ds=2026-11-01/batch.csv"}
+    assert set(first["hashes"]) == {"input data", "batch data"}
     assert ctx["ti"].xcoms["input_uri"] == "s3://bkt/p/input/ds=2026-11-01/abalone.csv"
     assert (root / "bkt/p/input/ds=2026-11-01/abalone.csv").read_bytes() == CSV
     assert (root / "bkt/p/batch/ds=2026-11-01/batch.csv").read_text() == "sex,length\nM,0.45\nF,0.53\n"
@@ -62,10 +66,10 @@ def test_stage_input_refuses_to_write_another_dates_partition(tmp_path, make_con
 def test_plugin_registers_the_links_and_pages_and_only_its_own_file_is_loaded_by_airflow(repo_root):
     from airflow._shared.module_loading.file_discovery import find_path_from_directory
 
-    from airsage.airsage_plugin import AirsagePlugin
     from airsage.execution_pages import LazyApp
     from airsage.links.local_execution import LocalExecutionLink
     from airsage.links.pipeline_execution import SageMakerPipelineExecutionLink, execution_console_url
+    from airsage.plugin import AirsagePlugin
 
     assert [type(link) for link in AirsagePlugin.operator_extra_links] == [SageMakerPipelineExecutionLink,
                                                                           LocalExecutionLink]

@@ -1,87 +1,32 @@
-"""Helpers of the emulated-service tests: start ``serve`` as a subprocess, unique names, polling."""
+"""Helpers of the emulated-service tests: a service of a test's own, unique names, the gated pipeline.
+
+The session's service, the clients and the waits are airsage's pytest kit's (``airsage.testing``).
+"""
 
 from __future__ import annotations
 
 import os
-import select
 import signal
-import subprocess
-import sys
-import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
+
+from airsage.testing import TERMINAL, EmulatedSageMaker, start_service, wait_for_execution, wait_for_step
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "build" / "test-artifacts" / "service"
-TERMINAL = ("Succeeded", "Failed", "Stopped")
+wait_for = wait_for_execution
+__all__ = ["ARTIFACTS", "REPO", "ROLE", "TERMINAL", "end_orphans", "gated_pipeline", "runs", "serve", "unique",
+           "wait_for", "wait_for_step"]
 
 
-@dataclass
-class Served:
-    """One running ``serve`` process."""
-
-    url: str
-    root: Path
-    process: subprocess.Popen
-    log: Path
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 120) -> int:
-        """Send ``sig`` and wait for the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.stdout:
-                self.process.stdout.close()
-
-
-def serve(root: Path, name: str, extra_args: tuple[str, ...] = (), artifacts: Path = ARTIFACTS) -> Served:
-    """Start a service on a free port over ``root`` (its log in ``artifacts``); returns once it printed its URL."""
-    artifacts.mkdir(parents=True, exist_ok=True)
-    log = artifacts / f"{name}-{uuid.uuid4().hex[:8]}.log"
-    with open(log, "w") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sm_pipeline", "serve", "--port", "0", "--root", str(root), *extra_args],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=err, env=os.environ.copy(), text=True)
-    ready, _, _ = select.select([process.stdout], [], [], 300)
-    line = process.stdout.readline().strip() if ready else ""
-    if not line.startswith("http://"):
-        process.kill()
-        process.wait()
-        raise AssertionError(f"serve did not print its URL (got {line!r}); log: {log}\n{log.read_text()[-3000:]}")
-    return Served(line, root, process, log)
+def serve(root: Path, name: str, extra_args: tuple[str, ...] = ()) -> EmulatedSageMaker:
+    """A service of the test's own over ``root`` (the kit's ``start_service``), its log in build/test-artifacts."""
+    return start_service(root, ARTIFACTS, name=name, extra_args=extra_args)
 
 
 def unique(prefix: str) -> str:
     """A name no other test uses (valid as a pipeline name and as a bucket name)."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def wait_for(sm, arn: str, statuses=TERMINAL, timeout: float = 600) -> dict:
-    """Poll DescribePipelineExecution until its status is one of ``statuses``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        describe = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
-        if describe["PipelineExecutionStatus"] in statuses:
-            return describe
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{arn} is still {describe['PipelineExecutionStatus']} after {timeout} s")
-        time.sleep(0.2)
-
-
-def wait_for_step(sm, arn: str, step: str, status: str, timeout: float = 300) -> dict:
-    """Poll ListPipelineExecutionSteps until ``step`` has ``status``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        steps = {s["StepName"]: s for s in sm.list_pipeline_execution_steps(PipelineExecutionArn=arn)
-                 ["PipelineExecutionSteps"]}
-        if steps.get(step, {}).get("StepStatus") == status:
-            return steps[step]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"step {step} of {arn} never became {status}: {steps}")
-        time.sleep(0.1)
 
 
 ROLE = "arn:aws:iam::000000000000:role/airsage-test"

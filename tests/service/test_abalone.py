@@ -32,27 +32,27 @@ def abalone_definition(tmp_path_factory) -> str:
     return output.read_text()
 
 
-def run_to_end(sm, name: str, display: str, threshold: str, data: dict) -> dict:
-    arn = sm.start_pipeline_execution(
+def run_to_end(sagemaker_client, name: str, display: str, threshold: str, data: dict) -> dict:
+    arn = sagemaker_client.start_pipeline_execution(
         PipelineName=name, PipelineExecutionDisplayName=display,
         PipelineParameters=[{"Name": "InputData", "Value": data["input"]}, {"Name": "BatchData", "Value": data["batch"]},
                             {"Name": "MseThreshold", "Value": threshold}])["PipelineExecutionArn"]
     seen = []
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
-        status = sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"]
+        status = sagemaker_client.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"]
         if not seen or seen[-1] != status:
             seen.append(status)
         if status in TERMINAL:
             break
         time.sleep(0.5)
-    steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]
-    return {"arn": arn, "statuses": seen, "describe": sm.describe_pipeline_execution(PipelineExecutionArn=arn),
+    steps = sagemaker_client.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]
+    return {"arn": arn, "statuses": seen, "describe": sagemaker_client.describe_pipeline_execution(PipelineExecutionArn=arn),
             "steps": {s["StepName"]: s for s in steps}}
 
 
 @pytest.fixture(scope="module")
-def abalone(service, abalone_definition, tmp_path_factory):
+def abalone(sagemaker_service, abalone_definition, tmp_path_factory):
     """The pipeline deployed through the project's hook, run on both gate paths (once per module)."""
     import boto3
 
@@ -60,34 +60,34 @@ def abalone(service, abalone_definition, tmp_path_factory):
     from sm_pipeline.local.staging import code_input_uris
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", service.url)
+        patch.setenv("AWS_ENDPOINT_URL", sagemaker_service.url)
         # the connection names no endpoint: AWS_ENDPOINT_URL is the one setting that points it here
         patch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
             "conn_type": "aws", "login": "testing", "password": "testing", "extra": {"region_name": "us-east-1"}}))
-        sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
+        sagemaker_client, s3_client = boto3.client("sagemaker"), boto3.client("s3")
+        s3_client.create_bucket(Bucket=BUCKET)
         definition = json.loads(abalone_definition)
         for uri in code_input_uris(definition):
             key = uri.removeprefix(f"s3://{BUCKET}/")
-            s3.upload_file(str(REPO / "processing_code" / key.rsplit("/", 1)[1]), BUCKET, key)
+            s3_client.upload_file(str(REPO / "processing_code" / key.rsplit("/", 1)[1]), BUCKET, key)
         batch = tmp_path_factory.mktemp("data") / "batch.csv"
         pd.read_csv(REPO / "data" / "abalone.csv").drop(columns=["rings"]).head(60).to_csv(batch, index=False)
-        s3.upload_file(str(REPO / "data" / "abalone.csv"), BUCKET, f"{PREFIX}/input/ds=2026-11-03/abalone.csv")
-        s3.upload_file(str(batch), BUCKET, f"{PREFIX}/batch/ds=2026-11-03/batch.csv")
+        s3_client.upload_file(str(REPO / "data" / "abalone.csv"), BUCKET, f"{PREFIX}/input/ds=2026-11-03/abalone.csv")
+        s3_client.upload_file(str(batch), BUCKET, f"{PREFIX}/batch/ds=2026-11-03/batch.csv")
         data = {"input": f"s3://{BUCKET}/{PREFIX}/input/ds=2026-11-03/abalone.csv",
                 "batch": f"s3://{BUCKET}/{PREFIX}/batch/ds=2026-11-03/batch.csv"}
 
         hook = SageMakerPipelineHook(aws_conn_id="aws_default")
         name = unique("airsage-abalone")
         deployed = hook.upsert_pipeline(name, abalone_definition, ROLE, tags={"cost-center": "ml"})
-        passed = run_to_end(sm, name, "gate-pass", "6.0", data)
-        failed = run_to_end(sm, name, "gate-fail", "0.001", data)
-        yield {"sm": sm, "s3": s3, "hook": hook, "name": name, "deployed": deployed, "passed": passed,
+        passed = run_to_end(sagemaker_client, name, "gate-pass", "6.0", data)
+        failed = run_to_end(sagemaker_client, name, "gate-fail", "0.001", data)
+        yield {"sm": sagemaker_client, "s3": s3_client, "hook": hook, "name": name, "deployed": deployed, "passed": passed,
                "failed": failed, "definition": abalone_definition}
 
 
 def test_the_pass_path_trains_registers_and_transforms(abalone):
-    sm, passed = abalone["sm"], abalone["passed"]
+    sagemaker_client, passed = abalone["sm"], abalone["passed"]
     assert passed["statuses"][0] == "Executing" and passed["statuses"][-1] == "Succeeded"
     assert passed["describe"]["PipelineExecutionDisplayName"] == "gate-pass"
     steps = passed["steps"]
@@ -97,21 +97,23 @@ def test_the_pass_path_trains_registers_and_transforms(abalone):
     assert steps["CheckMseAbalone"]["Metadata"]["Condition"]["Outcome"] == "True"
 
     training = steps["TrainAbalone"]["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1]
-    job = sm.describe_training_job(TrainingJobName=training)
+    job = sagemaker_client.describe_training_job(TrainingJobName=training)
     assert job["TrainingJobStatus"] == "Completed"
     artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
     assert abalone["s3"].head_object(Bucket=BUCKET, Key=artifact.removeprefix(f"s3://{BUCKET}/"))["ContentLength"] > 0
 
     package_arn = steps["RegisterAbaloneModel"]["Metadata"]["RegisterModel"]["Arn"]
     group = package_arn.split(":model-package/")[1].rsplit("/", 1)[0]
-    listed = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
-    assert [p["ModelPackageArn"] for p in listed] == [package_arn]
-    assert listed[0]["ModelApprovalStatus"] == "PendingManualApproval"
-    assert group in [g["ModelPackageGroupName"].lower() for g in
-                     sm.list_model_package_groups()["ModelPackageGroupSummaryList"]]
-    sm.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved",
+    # the session's service is shared with other tests registering abalone versions: this run's is one of them
+    listed = {p["ModelPackageArn"]: p for p in
+              sagemaker_client.list_model_packages(ModelPackageGroupName=group, MaxResults=100)["ModelPackageSummaryList"]}
+    assert listed[package_arn]["ModelApprovalStatus"] == "PendingManualApproval"
+    # other tests' groups come first (newest first, one page of ten): read every page, as a user's script would
+    pages = sagemaker_client.get_paginator("list_model_package_groups").paginate()
+    assert group in [g["ModelPackageGroupName"].lower() for page in pages for g in page["ModelPackageGroupSummaryList"]]
+    sagemaker_client.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved",
                             ApprovalDescription="mse within the threshold")
-    package = sm.describe_model_package(ModelPackageName=package_arn)
+    package = sagemaker_client.describe_model_package(ModelPackageName=package_arn)
     assert (package["ModelApprovalStatus"], package["ApprovalDescription"]) == ("Approved", "mse within the threshold")
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == artifact
 

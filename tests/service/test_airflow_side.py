@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def aws_default(endpoint, monkeypatch):
+def aws_default(aws_endpoint, monkeypatch):
     """``aws_default`` with fake keys and no endpoint: AWS_ENDPOINT_URL points it at the service."""
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
         "conn_type": "aws", "login": "testing", "password": "testing", "extra": {"region_name": "us-east-1"}}))
@@ -28,12 +28,12 @@ def first_event(trigger) -> dict:
     return asyncio.run(run())
 
 
-def test_the_deferrable_trigger_sees_executing_turn_terminal(sm, s3, tmp_path, aws_default, monkeypatch):
+def test_the_deferrable_trigger_sees_executing_turn_terminal(sagemaker_client, s3_client, tmp_path, aws_default, monkeypatch):
     from airsage.triggers import pipeline_execution
 
-    pipeline = gated_pipeline(sm, s3, tmp_path)
-    arn = sm.start_pipeline_execution(PipelineName=pipeline["name"])["PipelineExecutionArn"]
-    wait_for_step(sm, arn, "First", "Executing")
+    pipeline = gated_pipeline(sagemaker_client, s3_client, tmp_path)
+    arn = sagemaker_client.start_pipeline_execution(PipelineName=pipeline["name"])["PipelineExecutionArn"]
+    wait_for_step(sagemaker_client, arn, "First", "Executing")
     waits = []
     real_sleep = asyncio.sleep
 
@@ -50,13 +50,13 @@ def test_the_deferrable_trigger_sees_executing_turn_terminal(sm, s3, tmp_path, a
     assert payload == {"status": "done", "execution_status": "Succeeded", "execution_arn": arn}
 
 
-def test_the_providers_stop_pipeline_stops_a_running_execution(sm, s3, tmp_path, aws_default):
+def test_the_providers_stop_pipeline_stops_a_running_execution(sagemaker_client, s3_client, tmp_path, aws_default):
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-    pipeline = gated_pipeline(sm, s3, tmp_path)
-    arn = sm.start_pipeline_execution(PipelineName=pipeline["name"])["PipelineExecutionArn"]
-    wait_for_step(sm, arn, "First", "Executing")
+    pipeline = gated_pipeline(sagemaker_client, s3_client, tmp_path)
+    arn = sagemaker_client.start_pipeline_execution(PipelineName=pipeline["name"])["PipelineExecutionArn"]
+    wait_for_step(sagemaker_client, arn, "First", "Executing")
     hook = SageMakerHook(aws_conn_id=aws_default)
     assert hook.stop_pipeline(arn) in ("Stopping", "Stopped")
-    assert wait_for(sm, arn)["PipelineExecutionStatus"] == "Stopped"
+    assert wait_for(sagemaker_client, arn)["PipelineExecutionStatus"] == "Stopped"
     assert hook.stop_pipeline(arn) == "Stopped"  # not running any more: a warning, not an error

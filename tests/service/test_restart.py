@@ -28,37 +28,37 @@ def test_a_killed_service_loses_nothing_finished_and_its_running_execution_ends_
     root = tmp_path / "root"
     first = serve(root, "restart-first")
     try:
-        sm, s3 = clients(first.url, monkeypatch)
+        sagemaker_client, s3_client = clients(first.url, monkeypatch)
         finished_name = unique("finished")
-        sm.create_pipeline(PipelineName=finished_name, PipelineDefinition=json.dumps(FAIL_DEFINITION), RoleArn=ROLE)
-        finished = sm.start_pipeline_execution(PipelineName=finished_name)["PipelineExecutionArn"]
-        before = wait_for(sm, finished)
-        pipeline = gated_pipeline(sm, s3, tmp_path)
-        running = sm.start_pipeline_execution(PipelineName=pipeline["name"])["PipelineExecutionArn"]
-        wait_for_step(sm, running, "First", "Executing")
+        sagemaker_client.create_pipeline(PipelineName=finished_name, PipelineDefinition=json.dumps(FAIL_DEFINITION), RoleArn=ROLE)
+        finished = sagemaker_client.start_pipeline_execution(PipelineName=finished_name)["PipelineExecutionArn"]
+        before = wait_for(sagemaker_client, finished)
+        pipeline = gated_pipeline(sagemaker_client, s3_client, tmp_path)
+        running = sagemaker_client.start_pipeline_execution(PipelineName=pipeline["name"])["PipelineExecutionArn"]
+        wait_for_step(sagemaker_client, running, "First", "Executing")
     finally:
         first.stop(signal.SIGKILL)  # no chance to clean up: as if the machine went down
     end_orphans(pipeline["runs-first"])  # its job process outlived it
 
     second = serve(root, "restart-second")
     try:
-        sm, s3 = clients(second.url, monkeypatch)
-        after = sm.describe_pipeline_execution(PipelineExecutionArn=finished)
-        assert {k: after[k] for k in ("PipelineExecutionStatus", "FailureReason", "CreationTime")} == \
+        sagemaker_client, s3_client = clients(second.url, monkeypatch)
+        after = sagemaker_client.describe_pipeline_execution(PipelineExecutionArn=finished)
+        assert {k: after[k] for k in ("PipelineExecutionStatus", "FailureReason", "CreationTime")} ==\
                {k: before[k] for k in ("PipelineExecutionStatus", "FailureReason", "CreationTime")}
-        assert sm.list_pipeline_execution_steps(PipelineExecutionArn=finished)["PipelineExecutionSteps"][0][
+        assert sagemaker_client.list_pipeline_execution_steps(PipelineExecutionArn=finished)["PipelineExecutionSteps"][0][
             "StepName"] == "Boom"
-        assert s3.get_object(Bucket=pipeline["bucket"], Key="needed/needed.txt")["Body"].read() == b"the needed object"
+        assert s3_client.get_object(Bucket=pipeline["bucket"], Key="needed/needed.txt")["Body"].read() == b"the needed object"
 
-        interrupted = sm.describe_pipeline_execution(PipelineExecutionArn=running)
+        interrupted = sagemaker_client.describe_pipeline_execution(PipelineExecutionArn=running)
         assert interrupted["PipelineExecutionStatus"] == "Stopped"
         assert "the emulated SageMaker service stopped while this execution was Executing" in interrupted["FailureReason"]
-        (step,) = sm.list_pipeline_execution_steps(PipelineExecutionArn=running)["PipelineExecutionSteps"]
+        (step,) = sagemaker_client.list_pipeline_execution_steps(PipelineExecutionArn=running)["PipelineExecutionSteps"]
         assert step["StepStatus"] == "Stopped"
 
         pipeline["gate"].touch()
-        sm.retry_pipeline_execution(PipelineExecutionArn=running)
-        assert wait_for(sm, running)["PipelineExecutionStatus"] == "Succeeded"
+        sagemaker_client.retry_pipeline_execution(PipelineExecutionArn=running)
+        assert wait_for(sagemaker_client, running)["PipelineExecutionStatus"] == "Succeeded"
 
         # a second service on the same root is refused, in one line, with exit code 2
         refused = subprocess.run([sys.executable, "-m", "sm_pipeline", "serve", "--port", "0", "--root", str(root)],
@@ -75,10 +75,10 @@ def test_a_signal_stops_running_executions_and_records_them_stopped(tmp_path, mo
     root = tmp_path / "root"
     served = serve(root, "signal")
     try:
-        sm, s3 = clients(served.url, monkeypatch)
-        pipeline = gated_pipeline(sm, s3, tmp_path)
-        arn = sm.start_pipeline_execution(PipelineName=pipeline["name"])["PipelineExecutionArn"]
-        wait_for_step(sm, arn, "First", "Executing")
+        sagemaker_client, s3_client = clients(served.url, monkeypatch)
+        pipeline = gated_pipeline(sagemaker_client, s3_client, tmp_path)
+        arn = sagemaker_client.start_pipeline_execution(PipelineName=pipeline["name"])["PipelineExecutionArn"]
+        wait_for_step(sagemaker_client, arn, "First", "Executing")
     finally:
         assert served.stop(sig) == 0
     describe = LocalExecutionStore(root).describe(pipeline["name"], arn.rsplit("/", 1)[1])

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from sm_pipeline.code_staging import SCRIPTS, code_objects
-from sm_pipeline.config import load_config
+from sm_pipeline.abalone.code_staging import SCRIPTS, code_objects
+from sm_pipeline.abalone.config import load_config
 from sm_pipeline.errors import ConfigError
 
 

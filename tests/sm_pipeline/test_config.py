@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sm_pipeline.config import PipelineConfig, env_var_name, load_config
+from sm_pipeline.abalone.config import PipelineConfig, env_var_name, load_config
 from sm_pipeline.errors import ConfigError, InvalidInput
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sm_pipeline.code_staging import code_objects
-from sm_pipeline.config import load_config
-from sm_pipeline.definition import (
+from sm_pipeline.abalone.code_staging import code_objects
+from sm_pipeline.abalone.config import load_config
+from sm_pipeline.abalone.definition import (
     PARAMETER_NAMES,
     XGBOOST_HYPERPARAMETERS,
     definition_dict,
@@ -369,7 +369,7 @@ def test_telemetry_on_control_reaches_the_sdk_sender(built):
 
 def test_definition_json_is_canonical(built, monkeypatch):
     # Serialisation only: reuse the session's build instead of building again.
-    import sm_pipeline.definition as definition_module
+    import sm_pipeline.abalone.definition as definition_module
 
     monkeypatch.setattr(definition_module, "definition_dict", lambda config: built["defs"]["default"])
     text = definition_json(built["configs"]["default"])
@@ -416,7 +416,7 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path, repo_root):
 
 
 def test_importing_the_builder_does_not_import_the_sdk(repo_root):
-    code = ("import sys, sm_pipeline.definition, sm_pipeline.config, sm_pipeline.code_staging, sm_pipeline.telemetry; "
+    code = ("import sys, sm_pipeline.abalone.definition, sm_pipeline.abalone.config, sm_pipeline.abalone.code_staging, sm_pipeline.telemetry; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sagemaker', 'boto3', 'airflow')); "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, timeout=60)
@@ -432,3 +432,24 @@ def test_model_steps_match_the_conformance_copy(definition, repo_root):
             assert ours[name]["Arguments"]["Conditions"] == theirs[name]["Arguments"]["Conditions"]
         else:
             assert ours[name] == theirs[name], name
+
+
+# --- the child-process build (what upsert_pipeline's abalone source uses) ---------------------------
+
+def test_the_child_build_gives_the_same_bytes_as_building_here(built):
+    from sm_pipeline.abalone.build_child import build_in_child
+    from sm_pipeline.abalone.definition import definition_json
+
+    config = built["configs"]["vpc"]
+    assert build_in_child(config) == definition_json(config)
+
+
+def test_the_child_build_refuses_a_bad_config_with_one_line(tmp_path, capsys):
+    from sm_pipeline.abalone import build_child
+
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({"bucket": "Not_A_Bucket"}))
+    assert build_child.main([str(config_file), str(tmp_path / "out.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: config field 'bucket'") and "\n" not in err
+    assert not (tmp_path / "out.json").exists()

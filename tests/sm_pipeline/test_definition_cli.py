@@ -41,7 +41,8 @@ def test_unwritable_output_is_refused_before_the_build(tmp_path, make, output, p
 
 def test_a_write_that_fails_late_is_one_line_too(tmp_path, monkeypatch, capsys):
     from sm_pipeline import __main__ as cli
-    from sm_pipeline import definition, storage_io
+    from sm_pipeline import storage_io
+    from sm_pipeline.abalone import definition
 
     def full_disk(path, text):
         raise OSError(errno.ENOSPC, "No space left on device")

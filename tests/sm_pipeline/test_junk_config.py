@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sm_pipeline.config import FIELDS, PipelineConfig, env_var_name, load_config
+from sm_pipeline.abalone.config import FIELDS, PipelineConfig, env_var_name, load_config
 from sm_pipeline.errors import ConfigError
 
 JUNK = settings(max_examples=300, derandomize=True, deadline=None, database=None,

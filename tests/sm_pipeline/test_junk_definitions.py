@@ -13,14 +13,11 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sm_pipeline.definition_schema import argument_problems
 from sm_pipeline.errors import AirsageError, DefinitionError
-from sm_pipeline.validate import (
-    argument_problems,
-    local_problems,
-    parameter_value_problems,
-    parse_definition,
-    validate_definition,
-)
+from sm_pipeline.local.capabilities import local_problems
+from sm_pipeline.step_graph import parse_definition
+from sm_pipeline.validate import parameter_value_problems, validate_definition
 
 JUNK = settings(max_examples=300, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

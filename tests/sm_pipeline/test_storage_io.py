@@ -28,10 +28,9 @@ def test_failed_atomic_write_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_make_data_killed_by_sigterm_leaves_a_temp_file_that_the_next_run_removes(tmp_path):
-    """A writer killed mid-file (SIGTERM runs no cleanup) leaves its temp name; the next write of that file removes it."""
+def _make_data_caught_mid_file(tmp_path, sig):
+    """Start make-data on a large file, send ``sig`` once its temp file has bytes; returns (exit code, stderr)."""
     import os
-    import signal
     import subprocess
     import sys
     import time
@@ -40,21 +39,50 @@ def test_make_data_killed_by_sigterm_leaves_a_temp_file_that_the_next_run_remove
     output = tmp_path / "big.csv"
     env = {**os.environ, "PYTHONPATH": str(repo)}
     writer = subprocess.Popen([sys.executable, "-m", "sm_pipeline", "make-data", "--rows", "50000000", "--output",
-                               str(output)], cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(output)], cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any(p.stat().st_size for p in tmp_path.glob(".big.csv.*.tmp")):
             time.sleep(0.05)
-        writer.send_signal(signal.SIGTERM)
-        writer.wait(timeout=60)
+        assert writer.poll() is None, "make-data ended before it could be stopped mid-file"
+        writer.send_signal(sig)
+        _, stderr = writer.communicate(timeout=60)
     finally:
         if writer.poll() is None:
             writer.kill()
             writer.wait()
+    return writer.returncode, stderr
+
+
+@pytest.mark.parametrize(("signame", "code", "line"), [
+    ("SIGTERM", 143, "make-data: stopped by signal 15"),
+    ("SIGINT", 1, "interrupted"),
+])
+def test_make_data_stopped_by_a_signal_removes_its_temp_file(tmp_path, signame, code, line):
+    """A writer stopped by SIGTERM or SIGINT mid-file removes its temp file before it exits, and says so."""
+    import signal
+
+    returncode, stderr = _make_data_caught_mid_file(tmp_path, getattr(signal, signame))
+    assert (returncode, stderr.splitlines()) == (code, [line])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_make_data_killed_by_sigkill_leaves_a_temp_file_that_the_next_run_removes(tmp_path):
+    """SIGKILL runs no cleanup: the temp name stays; the next write of that file removes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    output = tmp_path / "big.csv"
+    _make_data_caught_mid_file(tmp_path, signal.SIGKILL)
     leftovers = list(tmp_path.glob(".big.csv.*.tmp"))
     assert leftovers and not output.exists(), "the writer was not caught mid-file"
     again = subprocess.run([sys.executable, "-m", "sm_pipeline", "make-data", "--rows", "10", "--output", str(output)],
-                           cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False)
+                           cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True, text=True,
+                           timeout=300, check=False)
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
     assert output.read_text().count("\n") == 11  # the header row and 10 rows

@@ -1,4 +1,4 @@
-"""sm_pipeline.synthetic: abalone-shaped data, deterministic per seed, streamed, written atomically."""
+"""sm_pipeline.abalone.synthetic: abalone-shaped data, deterministic per seed, streamed, written atomically."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sm_pipeline import synthetic
+from sm_pipeline.abalone import synthetic
+from sm_pipeline.abalone.synthetic import ABALONE_COLUMNS, write_abalone_like
 from sm_pipeline.errors import InvalidInput
-from sm_pipeline.synthetic import ABALONE_COLUMNS, write_abalone_like
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):

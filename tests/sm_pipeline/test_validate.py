@@ -10,13 +10,25 @@ import pytest
 
 from sm_pipeline.__main__ import main
 from sm_pipeline.errors import DefinitionError
-from sm_pipeline.validate import find_cycles, load_definition_file, validate_definition
+from sm_pipeline.step_graph import find_cycles, load_definition_file
+from sm_pipeline.validate import validate_definition
 
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "sdk2" / "aws_abalone_definition.json"
 
 
+# The members CreateProcessingJob requires (besides the job name SageMaker gives): a step without them is refused.
+PROCESSING_REQUIRED = {
+    "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}},
+    "AppSpecification": {"ImageUri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"},
+    "RoleArn": "arn:aws:iam::000000000000:role/Test",
+}
+
+
 def step(name, kind="Processing", arguments=None, **extra):
-    return {"Name": name, "Type": kind, "Arguments": arguments or {}, **extra}
+    arguments = arguments or {}
+    if kind == "Processing":
+        arguments = {**PROCESSING_REQUIRED, **arguments}
+    return {"Name": name, "Type": kind, "Arguments": arguments, **extra}
 
 
 def base():
@@ -181,3 +193,75 @@ def test_validate_cli_exit_codes(tmp_path, capsys):
     assert main(["validate", str(bad)]) == 2
     assert "duplicate step name 'A'" in capsys.readouterr().err
     assert main(["validate", str(tmp_path / "nope.json")]) == 2
+
+
+FOR_EACH = Path(__file__).resolve().parents[1] / "conformance" / "definitions" / "for_each.json"
+
+
+def for_each_problems(change):
+    definition = json.loads(FOR_EACH.read_text())
+    change(definition)
+    return validate_definition(definition)
+
+
+def _each(definition):
+    return definition["Steps"][0]["Arguments"]
+
+
+def _use_best(definition):
+    return definition["Steps"][2]["Arguments"]["IfSteps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda d: _each(d).update(MaxConcurrency=0),
+     "step 'ScoreEach': Arguments.MaxConcurrency must be an integer from 1 to 50, not 0"),
+    (lambda d: _each(d).update(IterableItems=[]),
+     "step 'ScoreEach': Arguments.IterableItems, a list, must have 1 to 100 items, not 0"),
+    (lambda d: _each(d).update(IterableItems="abc"),
+     "step 'ScoreEach': Arguments.IterableItems must be a reference that resolves to a JSON list, or a list of "
+     "items, not 'abc'"),
+    (lambda d: _each(d)["ForEachBody"].append({"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}),
+     "step 'ScoreEach': body step 'Stop' is a Fail step; a ForEach body holds no Condition, Fail, ForEach step"),
+    (lambda d: _each(d)["Selector"].update(Pick="Median"),
+     "step 'ScoreEach': Arguments.Selector.Pick must be MaxBy or MinBy, not 'Median'"),
+    (lambda d: _each(d)["Selector"].update(Field={"Get": "IterationOutput.EchoTag.OutputParameters['score']"}),
+     "step 'ScoreEach': Arguments.Selector.Field must be {\"Get\": \"IterationOutput.<body step>.<property>\"} with a "
+     "body step of this ForEach (CountItem, ScoreItem)"),
+    (lambda d: _use_best(d).append({"Get": "Steps.ScoreItem.OutputParameters['score']"}),
+     "step 'UseBest': Get references step 'ScoreItem', a body step of ForEach step 'ScoreEach', which runs once "
+     "per item: read it as Steps.ScoreEach.IterationOutputs[<index>].ScoreItem... or Steps.ScoreEach.Selected..."),
+    (lambda d: _use_best(d).append({"Get": "Steps.ScoreEach.IterationOutputs.ScoreItem"}),
+     "step 'UseBest': Get Steps.ScoreEach.IterationOutputs.ScoreItem: IterationOutputs is read as "
+     "IterationOutputs[<index>].<body step>.<property>, with a body step of 'ScoreEach' (CountItem, ScoreItem)"),
+    (lambda d: _use_best(d).append({"Get": "Steps.ScoreEach.Outputs"}),
+     "step 'UseBest': ForEach step 'ScoreEach' has no property 'Outputs'"),
+    (lambda d: _each(d).pop("Selector"),
+     "step 'UseBest': Get Steps.ScoreEach.Selected.OutputParameters['label']: ForEach step 'ScoreEach' has no "
+     "Selector, so nothing is Selected"),
+    (lambda d: _use_best(d).append({"Get": "IterationOutput.ScoreItem.OutputParameters['score']"}),
+     "step 'UseBest': Get IterationOutput.ScoreItem is valid only as a ForEach step's Selector.Field"),
+    (lambda d: d["Steps"][2]["Arguments"]["IfSteps"][0].update(Name="CountItem-1"),
+     "step 'ScoreEach': step 'CountItem-1' would have the name of child 'CountItem-1' of body step 'CountItem'"),
+])
+def test_for_each_rules(change, expected):
+    problems = for_each_problems(change)
+    assert any(problem.startswith(expected) for problem in problems), problems
+
+
+def test_the_for_each_definition_is_valid():
+    assert for_each_problems(lambda d: None) == []
+
+
+@pytest.mark.parametrize(("condition", "expected"), [
+    ({"Type": "Equals", "LeftValue": 1, "RightValue": 1, "Right": 2},
+     "step 'Check': Arguments.Conditions[0]: unknown property 'Right' in a Equals condition (SageMaker cannot parse "
+     "it: a Equals condition has LeftValue, RightValue)"),
+    ({"Type": "Or", "Conditions": [{"Type": "In", "QueryValue": 1, "Values": [1], "Value": 1}]},
+     "step 'Check': Arguments.Conditions[0].Conditions[0]: unknown property 'Value' in a In condition"),
+    ({"Type": "Not", "Expression": {"Type": "Equals", "LeftValue": 1, "RightValue": 1}},
+     "step 'Check': Arguments.Conditions[0]: unknown property 'Expression' in a Not condition (SageMaker cannot "
+     "parse it: a Not takes its condition as 'Condition'"),
+])
+def test_condition_properties_sagemaker_cannot_parse(condition, expected):
+    problems = mutate(lambda d: d["Steps"][2]["Arguments"].update(Conditions=[condition]))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems

@@ -22,7 +22,8 @@ for _path in (Path(__file__).resolve().parents[2], Path(__file__).parent):
 
 from stack_support import ARTIFACTS, REPO, launcher_environment, on_ci  # noqa: E402
 
-from dags import stack as stack_module  # noqa: E402
+from launchers import LauncherError  # noqa: E402
+from launchers import stack as stack_module  # noqa: E402
 
 # Through Airflow's documented [scheduler] options, for the kill test: a killed worker's running
 # task instance is declared dead after 40 s without a heartbeat (default 300), and one the dead
@@ -30,6 +31,9 @@ from dags import stack as stack_module  # noqa: E402
 STACK_TEST_ENV = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "40",
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "180",
+    # the emulated service ends an execution in seconds; a deferred wait polling at SageMaker's 60 s
+    # cadence spent most of the triggerer-restart scenario waiting for its next poll
+    "AIRSAGE_POLL_INTERVAL": "5",
 }
 
 
@@ -40,7 +44,7 @@ def services() -> tuple[str, str]:
     redis_url = os.environ.get("AIRSAGE_STACK_REDIS", stack_module.DEFAULT_REDIS)
     try:
         stack_module.check_services(postgres, redis_url)
-    except stack_module.StackError as err:
+    except LauncherError as err:
         if on_ci():
             pytest.fail(f"on CI, PostgreSQL and Redis must be running: {err}")
         pytest.skip(str(err))
@@ -90,11 +94,11 @@ def emulated_aws(services, tmp_path_factory):
 def stack(emulated_aws):
     """One stack for the module (two workers), started the way ``make stack`` starts it.
 
-    Yields the :class:`dags.stack.Stack`; the module's last test tears it down and checks the
+    Yields the :class:`launchers.stack.Stack`; the module's last test tears it down and checks the
     teardown, this only makes sure nothing outlives a failed module.
     """
     directory = ARTIFACTS / f"stack-{secrets.token_hex(3)}"
-    argv = [sys.executable, "-m", "dags.stack", "up", "--dir", str(directory), "--workers", "2",
+    argv = [sys.executable, "-m", "launchers.stack", "up", "--dir", str(directory), "--workers", "2",
             "--aws-endpoint", emulated_aws["url"]]
     for key, value in STACK_TEST_ENV.items():
         argv += ["--env", f"{key}={value}"]
@@ -108,7 +112,7 @@ def stack(emulated_aws):
     started.up_output = done.stdout
     yield started
     if (directory / stack_module.Stack.STATE).exists():
-        subprocess.run([sys.executable, "-m", "dags.stack", "down", "--dir", str(directory)], cwd=REPO,  # noqa: S603
+        subprocess.run([sys.executable, "-m", "launchers.stack", "down", "--dir", str(directory)], cwd=REPO,  # noqa: S603
                        env=launcher_environment(), capture_output=True, timeout=300, check=False)
 
 

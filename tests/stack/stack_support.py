@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from dags.stack import StackError, quoted
-from dags.stack import wait_until as wait_for  # a StackError naming what it waited for
+from launchers import LauncherError
+from launchers.airflow_api import quoted
+from launchers.airflow_api import wait_until as wait_for  # a LauncherError naming what it waited for
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "build" / "test-artifacts" / "stack"
@@ -40,12 +42,16 @@ def trigger(api, dag_id: str, day: str, conf: dict | None = None) -> str:
     return run["dag_run_id"]
 
 
-def wait_for_runs(api, dag_id: str, run_ids: Iterable[str], timeout: float) -> dict[str, str]:
-    """Wait until every run is success or failed; ``{run_id: state}``."""
+def wait_for_runs(api, dag_id: str, run_ids: Iterable[str], timeout: float, approve: bool = True) -> dict[str, str]:
+    """Wait until every run is success or failed; ``{run_id: state}``. With ``approve``, every run of the DAG
+    whose ``approve_model`` waits for input is approved through the REST API (as an approver would): also a
+    scheduled run the test did not start, which would otherwise hold one of the DAG's max_active_runs."""
     run_ids = list(run_ids)
     states: dict[str, str] = {}
 
     def finished():
+        if approve:
+            approve_every_waiting(api, dag_id)
         for run_id in run_ids:
             if states.get(run_id) not in TERMINAL_RUN_STATES:
                 states[run_id] = api.run_state(dag_id, run_id)
@@ -53,9 +59,41 @@ def wait_for_runs(api, dag_id: str, run_ids: Iterable[str], timeout: float) -> d
 
     try:
         wait_for(f"runs {run_ids} of {dag_id} to finish", finished, timeout)
-    except StackError as err:  # the states at the timeout, not those when the wait began
-        raise StackError(f"{err} (now {states})") from None
+    except LauncherError as err:  # the states at the timeout, not those when the wait began
+        raise LauncherError(f"{err} (now {states})") from None
     return states
+
+
+def wait_for_no_active_runs(api, dag_id: str, timeout: float) -> None:
+    """Wait until no run of ``dag_id`` is queued or running, approving those that wait for approval."""
+    def settled():
+        approve_every_waiting(api, dag_id)
+        return not api.active_runs(dag_id)
+
+    wait_for(f"earlier runs of {dag_id} to finish", settled, timeout)
+
+
+def approve_every_waiting(api, dag_id: str) -> None:
+    """Approve every active run of ``dag_id`` whose ``approve_model`` waits for input."""
+    for run_id in api.active_runs(dag_id):
+        approve_waiting(api, dag_id, run_id)
+
+
+def approve_waiting(api, dag_id: str, run_id: str) -> bool:
+    """Approve the run's model version when its ``approve_model`` is awaiting input; True when it did."""
+    waiting = [ti for ti in api.task_instances(dag_id, run_id)
+               if ti["task_id"] == "approve_model" and ti["state"] == "awaiting_input"]
+    if not waiting:
+        return False
+    # Airflow 3.3 loses an answer given within about a second of the task parking (the scheduler takes the
+    # parking process's exit for a kill: up_for_retry, and the retry asks again); answer as a human would
+    time.sleep(5)
+    if not any(ti["task_id"] == "approve_model" and ti["state"] == "awaiting_input"
+               for ti in api.task_instances(dag_id, run_id)):
+        return False
+    api.patch(f"/dags/{dag_id}/dagRuns/{quoted(run_id)}/taskInstances/approve_model/-1/hitlDetails",
+              {"chosen_options": ["Approve"], "params_input": {}})
+    return True
 
 
 def tries(api, dag_id: str, run_id: str, task_id: str) -> list[dict]:

@@ -1,6 +1,6 @@
 """The production topology for real: CeleryExecutor on PostgreSQL + Redis, two workers, driven by REST.
 
-One stack for the module (``python -m dags.stack up``, what ``make stack`` runs), then, from a
+One stack for the module (``python -m launchers.stack up``, what ``make stack`` runs), then, from a
 user's side: both DAGs triggered through /api/v2 succeed; a 4-date backfill lands on both
 workers and finishes across a scheduler restart in its middle; a SIGKILLed worker's tasks are
 retried on the other with exactly one pipeline execution per run; a deferred wait resumes
@@ -24,11 +24,14 @@ from stack_support import (
     trigger,
     unpause,
     wait_for,
+    wait_for_no_active_runs,
     wait_for_runs,
 )
 
-from dags import stack as stack_module
-from sm_pipeline.synthetic import write_abalone_like
+from launchers import stack as stack_module
+from launchers.airflow_api import http_json
+from launchers.supervisor import process_groups, processes_in_groups
+from sm_pipeline.abalone.synthetic import write_abalone_like
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -38,7 +41,7 @@ DEFERRED_ROWS = 1_000_000  # a 53 MB daily batch: its execution lasts long enoug
 
 
 def test_every_component_is_healthy_and_both_workers_consume_the_queue(stack, api):
-    health = stack_module.http_json(f"{stack.site.api_url}/api/v2/monitor/health")
+    health = http_json(f"{stack.site.api_url}/api/v2/monitor/health")
     assert {part: health[part]["status"] for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")} \
         == dict.fromkeys(("metadatabase", "scheduler", "triggerer", "dag_processor"), "healthy")
     workers = stack.workers()
@@ -52,12 +55,12 @@ def test_every_component_is_healthy_and_both_workers_consume_the_queue(stack, ap
     assert str(stack.log_dir) in stack.up_output
     assert f"{stack.site.api_url}/  (login: airflow / {stack.password()})" in stack.up_output
     # and running it again changes nothing
-    again = subprocess.run([sys.executable, "-m", "dags.stack", "up", "--dir", str(stack.dir)], cwd=REPO,  # noqa: S603
+    again = subprocess.run([sys.executable, "-m", "launchers.stack", "up", "--dir", str(stack.dir)], cwd=REPO,  # noqa: S603
                            env=launcher_environment(), capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 0 and "already running" in again.stdout, again.stdout + again.stderr
     reloaded = stack_module.Stack.load(stack.dir)
     assert {n: c.pid for n, c in reloaded.components.items()} == {n: c.pid for n, c in stack.components.items()}
-    assert {p.stack_component for p in stack.processes()} == set(stack.components)
+    assert {p.component for p in stack.processes()} == set(stack.components)
 
 
 def test_both_dags_run_to_success_when_triggered_through_the_rest_api(stack, api, emulated_aws):
@@ -68,6 +71,7 @@ def test_both_dags_run_to_success_when_triggered_through_the_rest_api(stack, api
         assert wait_for_runs(api, dag_id, [run_id], RUN_TIMEOUT) == {run_id: "success"}, dag_id
         states = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag_id, run_id)}
         assert states["publish_report"] == "success" and states["alert_on_call"] == "skipped", states
+        assert states["approve_model"] == "success", states  # approved through the REST API by wait_for_runs
     one_execution_per_run(api, LOCAL, [runs[LOCAL]], lambda name: local_executions(stack.root, name))
     one_execution_per_run(api, SAGEMAKER, [runs[SAGEMAKER]], lambda name: emulated_executions(emulated_aws["url"], name))
     reports = stack.root / "airsage-artifacts" / "abalone" / "reports" / "ds=2026-11-20"
@@ -98,11 +102,14 @@ def test_a_four_date_backfill_lands_on_both_workers_and_finishes_across_a_schedu
     stack.restart("scheduler")
 
     assert wait_for_runs(api, LOCAL, runs, RUN_TIMEOUT) == dict.fromkeys(runs, "success")
+    approvals = {ti["state"] for run_id in runs for ti in api.task_instances(LOCAL, run_id)
+                 if ti["task_id"] == "approve_model"}
+    assert approvals == {"skipped"}, approvals  # backfills do not ask for approval
     finished = [ti for run_id in runs for ti in api.task_instances(LOCAL, run_id) if ti["state"] == "success"]
     assert {ti["hostname"] for ti in finished} == {w["hostname"] for w in stack.workers().values()}
     assert {ti["queue"] for ti in finished} == {"default"}
     one_execution_per_run(api, LOCAL, runs, lambda name: local_executions(stack.root, name))
-    health = stack_module.http_json(f"{stack.site.api_url}/api/v2/monitor/health")
+    health = http_json(f"{stack.site.api_url}/api/v2/monitor/health")
     assert health["scheduler"]["status"] == "healthy"
 
 
@@ -111,7 +118,7 @@ def test_a_killed_worker_s_tasks_are_retried_on_the_other_with_one_execution_per
     # The SageMaker DAG: its execution lives on the (emulated) service, not in the worker, so a
     # retry re-attaches to it. (The local backend's runner dies with its worker by design.)
     unpause(api, SAGEMAKER)
-    wait_for("earlier runs of the DAG to finish", lambda: not api.active_runs(SAGEMAKER), RUN_TIMEOUT)
+    wait_for_no_active_runs(api, SAGEMAKER, RUN_TIMEOUT)  # unpausing schedules a run: it asks for approval too
     before = len(emulated_executions(emulated_aws["url"]))
     runs = [trigger(api, SAGEMAKER, f"2026-11-{day}") for day in (12, 13, 14)]  # the DAG's max_active_runs
     victim, survivor = stack.workers()["worker1"], stack.workers()["worker2"]
@@ -163,14 +170,14 @@ def test_a_deferred_wait_resumes_after_a_triggerer_restart(stack, api, emulated_
 
 
 def test_stack_down_leaves_no_process_and_drops_the_database(stack):
-    groups = stack_module.process_groups(stack.processes())
+    groups = process_groups(stack.processes())
     assert groups
-    done = subprocess.run([sys.executable, "-m", "dags.stack", "down", "--dir", str(stack.dir)], cwd=REPO,  # noqa: S603
+    done = subprocess.run([sys.executable, "-m", "launchers.stack", "down", "--dir", str(stack.dir)], cwd=REPO,  # noqa: S603
                           env=launcher_environment(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no process left" in done.stdout
     assert stack.processes() == []
-    assert stack_module.processes_in_groups(groups) == []
+    assert processes_in_groups(groups) == []
     assert not stack_module.database_exists(stack.site.postgres, stack.site.database)
     assert stack_module.delete_redis_keys(stack.site.redis, stack.site.redis_prefix) == 0
     assert not (stack.dir / stack_module.Stack.STATE).exists()

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from stack_support import REPO, launcher_environment
 
-from dags import demo
-from dags import stack as stack_module
+from airsage import celery_worker
+from launchers import LauncherError, airflow_api, airflow_env, emulated_aws, supervisor
+from launchers import stack as stack_module
 
 COMPOSE_SERVICES = {"postgres", "redis", "airflow-apiserver", "aws-emulator"}
 
@@ -92,7 +93,7 @@ def test_compose_interpolation_takes_the_shell_s_values(compose, site):
     assert env["AIRFLOW_CONN_AWS_DEFAULT"] == "aws://?region_name=eu-west-1"  # real AWS: left as it is
     assert env["AIRFLOW_VAR_AIRSAGE_BUCKET"] == "team-bucket"
     assert stack_module.interpolate("$${X}-${A:-d}-${B-e}-$C", {"A": "", "B": "", "C": "c"}) == "${X}-d--c"
-    with pytest.raises(stack_module.StackError, match="required variable Q"):
+    with pytest.raises(LauncherError, match="required variable Q"):
         stack_module.interpolate("${Q:?set Q}", {})
 
 
@@ -107,14 +108,14 @@ def test_paths_map_to_the_repository_as_the_compose_volumes_mount_it(compose, si
     assert env["PYTHONPATH"].split(":") == [str(REPO), str(REPO / "plugins")]
     assert env["AIRSAGE_ROOT"] == env["AIRFLOW_VAR_AIRSAGE_LOCAL_ROOT"] == str(site.dir / "airsage-root")
     assert stack_module.translate_paths("/opt/airflow-other/x", paths) == "/opt/airflow-other/x"
-    with pytest.raises(stack_module.StackError, match="no local path"):
+    with pytest.raises(LauncherError, match="no local path"):
         stack_module.translate_paths("/opt/airflow/x", {"/opt/airflow/dags": site.dir})
 
 
 def test_the_stack_environment_agrees_with_make_demo_s(env, site):
-    demo_env = demo.airflow_env(site.dir, site.dir / "airsage-root")
+    demo_env = airflow_env.airflow_env(site.dir, site.dir / "airsage-root")
     for key in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER", "AIRSAGE_ROOT",
-                "AIRFLOW_VAR_AIRSAGE_LOCAL_ROOT", "MPLBACKEND", "AIRSAGE_TELEMETRY"):
+                "AIRFLOW_VAR_AIRSAGE_LOCAL_ROOT", "AIRSAGE_TELEMETRY"):
         assert env[key] == demo_env[key], key
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == demo_env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower()
     assert demo_env["PYTHONPATH"].split(":")[:2] == env["PYTHONPATH"].split(":")
@@ -124,7 +125,7 @@ def test_the_stack_environment_agrees_with_make_demo_s(env, site):
 def test_make_ui_and_the_stack_free_a_finished_task_s_slot_alike(compose, site, override):
     shell = {} if override is None else {"AIRFLOW_MIN_HEARTBEAT_INTERVAL": override}
     stack_env = stack_module.stack_environment(compose, site, interpolation_env=shell, base={})
-    demo_env = demo.airflow_env(site.dir, site.dir / "airsage-root", base=shell)
+    demo_env = airflow_env.airflow_env(site.dir, site.dir / "airsage-root", base=shell)
     key = "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"
     assert stack_env[key] == demo_env[key] == (override or "1")
 
@@ -140,7 +141,8 @@ def test_components_are_the_compose_services_with_one_hostname_per_worker(compos
     assert len({w.argv[w.argv.index("--celery-hostname") + 1] for w in workers}) == 3
     hostnames = [w.env[stack_module.WORKER_HOSTNAME_VAR] for w in workers]
     assert hostnames == ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
-    assert {w.env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] for w in workers} == {"dags.stack.worker_hostname"}
+    assert {w.env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] for w in workers} == {"airsage.celery_worker.worker_hostname"}
+    assert {w.term for w in workers} == {"leader"}  # a worker's warm shutdown stops its pool itself
 
 
 def test_the_emulated_aws_is_the_compose_service_s_command_on_loopback(compose, site):
@@ -157,14 +159,15 @@ def test_the_emulated_aws_is_the_compose_service_s_command_on_loopback(compose, 
 
 
 def test_worker_hostname_is_the_worker_s_own_address(monkeypatch):
+    assert celery_worker.HOSTNAME_VAR == stack_module.WORKER_HOSTNAME_VAR
     monkeypatch.setenv(stack_module.WORKER_HOSTNAME_VAR, "127.0.0.3")
-    assert stack_module.worker_hostname() == "127.0.0.3"
+    assert celery_worker.worker_hostname() == "127.0.0.3"
 
 
 def test_without_postgresql_and_redis_make_stack_says_which_in_one_line_and_exits_2(tmp_path):
     env = {**launcher_environment(), "AIRSAGE_STACK_POSTGRES": "postgresql://postgres@127.0.0.1:9/postgres",
            "AIRSAGE_STACK_REDIS": "redis://127.0.0.1:9"}
-    done = subprocess.run([sys.executable, "-m", "dags.stack", "up", "--dir", str(tmp_path / "s")], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "launchers.stack", "up", "--dir", str(tmp_path / "s")], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
@@ -175,14 +178,14 @@ def test_without_postgresql_and_redis_make_stack_says_which_in_one_line_and_exit
 
 
 def test_make_stack_down_without_a_stack_says_so(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "dags.stack", "down", "--dir", str(tmp_path)], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "launchers.stack", "down", "--dir", str(tmp_path)], cwd=REPO,
                           env=launcher_environment(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0 and "nothing to stop" in done.stdout
 
 
 def test_a_broken_state_file_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "state.json").write_text("{not json")
-    done = subprocess.run([sys.executable, "-m", "dags.stack", "down", "--dir", str(tmp_path)], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "launchers.stack", "down", "--dir", str(tmp_path)], cwd=REPO,
                           env=launcher_environment(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert str(Path(tmp_path) / "state.json") in done.stderr
@@ -195,7 +198,7 @@ def test_a_component_that_dies_is_reported_with_the_cause_of_its_chained_traceba
                    "ImportError: cannot import name 'retry' from 'celery.backends.database'\n\n"
                    "The above exception was the direct cause of the following exception:\n\n"
                    + "  frame\n" * 20 + "airflow.sdk.exceptions.AirflowOptionalProviderFeatureException: misleading\n")
-    report = stack_module._tail(log).splitlines()
+    report = supervisor.log_tail(log)
     assert report[0] == "first error: ImportError: cannot import name 'retry' from 'celery.backends.database'"
     assert report[-1].endswith("misleading") and "earlier start" not in "\n".join(report)
 
@@ -206,7 +209,7 @@ def test_the_stack_waits_for_the_emulated_service_s_health_path_as_compose_does(
 
     from sm_pipeline.service.server import HEALTH_PATH
 
-    assert stack_module.EMULATOR_HEALTH_PATH == HEALTH_PATH
+    assert emulated_aws.EMULATOR_HEALTH_PATH == HEALTH_PATH
     seen = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -223,17 +226,17 @@ def test_the_stack_waits_for_the_emulated_service_s_health_path_as_compose_does(
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        assert stack_module.emulator_answers(f"http://127.0.0.1:{server.server_address[1]}")
+        assert emulated_aws.emulator_answers(f"http://127.0.0.1:{server.server_address[1]}")
     finally:
         server.shutdown()
         server.server_close()
     assert seen == [HEALTH_PATH]
-    assert not stack_module.emulator_answers(f"http://127.0.0.1:{server.server_address[1]}")  # nothing listens
+    assert not emulated_aws.emulator_answers(f"http://127.0.0.1:{server.server_address[1]}")  # nothing listens
 
 
 def test_wait_until_returns_the_first_truthy_value_or_names_what_it_waited_for():
     answers = iter([None, [], ["run-1"]])
-    assert stack_module.wait_until("a run", lambda: next(answers), timeout=60, interval=0) == ["run-1"]
-    with pytest.raises(stack_module.StackError, match=r"^timed out after 0 s waiting for the scheduler$"):
-        stack_module.wait_until("the scheduler", lambda: None, timeout=0, interval=0)
-    assert stack_module.poll(lambda: 0, timeout=0) is None
+    assert airflow_api.wait_until("a run", lambda: next(answers), timeout=60, interval=0) == ["run-1"]
+    with pytest.raises(LauncherError, match=r"^timed out after 0 s waiting for the scheduler$"):
+        airflow_api.wait_until("the scheduler", lambda: None, timeout=0, interval=0)
+    assert airflow_api.poll(lambda: 0, timeout=0) is None

@@ -39,7 +39,12 @@ class ArtifactStore:
     def _s3(self):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        return S3Hook(aws_conn_id=self.aws_conn_id)
+        from airsage.aws_errors import classify_errors
+
+        hook = S3Hook(aws_conn_id=self.aws_conn_id)
+        # The hook's one cached client (get_conn() returns it): a permanent error fails the task at once.
+        classify_errors(hook.conn, self.aws_conn_id)
+        return hook
 
     @staticmethod
     def _split(uri: str) -> tuple[str, str]:
@@ -63,6 +68,15 @@ class ArtifactStore:
         bucket, key = self._split(uri)
         return self._s3.check_for_key(key, bucket_name=bucket)
 
+    def list_uris(self, prefix_uri: str) -> list[str]:
+        """URIs of the objects whose key starts with the prefix (S3 string-prefix semantics), sorted."""
+        if self.backend == "local":
+            return self._local.list(prefix_uri)
+        from sm_pipeline.storage import parse_s3_uri
+
+        bucket, prefix = parse_s3_uri(prefix_uri)
+        return sorted(f"s3://{bucket}/{key}" for key in self._s3.list_keys(bucket_name=bucket, prefix=prefix) or [])
+
     def read_bytes(self, uri: str) -> bytes:
         """The object's bytes; ArtifactNotFound naming the URI when it is missing."""
         if self.backend == "local":
@@ -75,7 +89,8 @@ class ArtifactStore:
         try:
             return self._s3.get_conn().get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
+            # A missing bucket is not a missing object: it is permanent (airsage.aws_errors) and says so.
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise ArtifactNotFound(f"{uri} does not exist") from None
             raise
 

@@ -18,8 +18,6 @@ from airsage.execution_result import failed_steps
 from airsage.pipeline_source import canonical_definition, definition_sha256
 
 DEFINITION_HASH_TAG = "airsage:definition-sha256"
-TERMINAL_FAILURES = frozenset({"Failed", "Stopped"})
-REATTACHABLE = frozenset({"Executing", "Stopping", "Succeeded"})
 
 
 def is_absent_error(error: ClientError) -> bool:
@@ -44,7 +42,18 @@ def is_already_exists_error(error: ClientError) -> bool:
 
 
 class SageMakerPipelineHook(SageMakerHook):
-    """SageMaker Pipelines operations on top of the provider's SageMakerHook."""
+    """SageMaker Pipelines operations on top of the provider's SageMakerHook (AWS connections, ``aws_default``)."""
+
+    hook_name = "Amazon SageMaker Pipelines (airsage)"
+
+    def get_client_type(self, region_name=None, config=None, deferrable: bool = False):
+        """The provider's boto3 client, whose permanent errors fail the task at once (``airsage.aws_errors``)."""
+        client = super().get_client_type(region_name=region_name, config=config, deferrable=deferrable)
+        if deferrable:  # an aiobotocore client (a trigger's): its failures reach the task as events
+            return client
+        from airsage.aws_errors import classify_errors
+
+        return classify_errors(client, self.aws_conn_id)
 
     # -- pipelines -------------------------------------------------------------------------
     def describe_pipeline_or_none(self, pipeline_name: str) -> dict | None:
@@ -149,17 +158,33 @@ class SageMakerPipelineHook(SageMakerHook):
 
     def start_execution(
         self, pipeline_name: str, display_name: str, parameters: dict[str, str], client_request_token: str,
-        description: str | None = None,
+        description: str | None = None, pipeline_version_id: int | None = None, selective: dict | None = None,
     ) -> str:
-        """StartPipelineExecution with an idempotency token; returns the execution ARN."""
+        """StartPipelineExecution with an idempotency token (of a version, selective); returns the execution ARN."""
+        extra: dict[str, Any] = {}
+        if pipeline_version_id is not None:
+            extra["PipelineVersionId"] = int(pipeline_version_id)
+        if selective:
+            extra["SelectiveExecutionConfig"] = selective
         response = self.conn.start_pipeline_execution(
             PipelineName=pipeline_name,
             PipelineExecutionDisplayName=display_name,
             PipelineExecutionDescription=description or f"started by Airflow ({display_name})",
             PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
             ClientRequestToken=client_request_token,
+            **extra,
         )
         return response["PipelineExecutionArn"]
+
+    def pipeline_version_ids(self, pipeline_name: str) -> list[int]:
+        """Every PipelineVersionId of the pipeline (ListPipelineVersions), ascending."""
+        pages = self.conn.get_paginator("list_pipeline_versions").paginate(PipelineName=pipeline_name)
+        return sorted(int(v["PipelineVersionId"]) for page in pages for v in page.get("PipelineVersionSummaries", []))
+
+    def version_definition(self, pipeline_name: str, pipeline_version_id: int) -> dict:
+        """The definition of one version of the pipeline (DescribePipeline with PipelineVersionId)."""
+        described = self.conn.describe_pipeline(PipelineName=pipeline_name, PipelineVersionId=int(pipeline_version_id))
+        return json.loads(described["PipelineDefinition"])
 
     def stop_execution(self, execution_arn: str, reason: str, wait_seconds: float = 10.0) -> dict:
         """StopPipelineExecution (a no-op on one that is not Executing); waits up to ``wait_seconds`` for the end.
@@ -251,6 +276,12 @@ class SageMakerPipelineHook(SageMakerHook):
         """The parameter values an execution was started with."""
         raw = self.conn.list_pipeline_parameters_for_execution(PipelineExecutionArn=execution_arn)
         return {p["Name"]: p["Value"] for p in raw.get("PipelineParameters", [])}
+
+    def step_jobs(self, steps: list[dict] | None) -> dict[str, dict]:
+        """``{step name: Describe*Job}`` of the job each billed step ran (``sm_pipeline.cost.step_jobs``)."""
+        from sm_pipeline.cost import step_jobs
+
+        return step_jobs(self.conn, steps)
 
     def processing_output_uri(self, steps: list[dict] | None, step_name: str, output_name: str) -> str | None:
         """The S3 URI of one output of a processing step, from the step's processing job.

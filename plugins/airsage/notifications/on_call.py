@@ -6,14 +6,15 @@ published there) and ``aws_conn_id`` (for SNS; default: the DAG's AWS connection
 when a notification is sent. Without it, the failure is only logged (one line, not an error).
 
 Payload keys: ``kind`` ("quality_gate" | "task_failure"), ``dag_id``, ``run_id``, ``logical_date``,
-``ds``, ``task_id``, ``try_number``, ``mse``, ``threshold``, ``failing_steps`` (step names),
-``execution_arn``, ``execution_link``, ``error``, ``outcome_location``, ``message`` (the same
-facts as text, numbers to 4 significant digits). Raw numbers stay raw in ``mse``/``threshold``.
+``ds``, ``task_id``, ``try_number``, ``metric`` (the quality gate's metric name), ``value`` (its value),
+``threshold``, ``comparison`` (``<=`` or ``>=``), ``failing_steps`` (step names), ``execution_arn``,
+``execution_link``, ``error``, ``outcome_location``, ``what_changed`` (lines: what changed since the last good
+run, ``airsage.what_changed``; None when not known), ``message`` (the same facts as text, numbers to 4
+significant digits). Raw numbers stay raw in ``value``/``threshold``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from airsage.numbers import readable
 VARIABLE = "airsage_on_call"
 KINDS = ("quality_gate", "task_failure")
 KNOWN_KEYS = ("webhook_url", "sns_topic_arn", "aws_conn_id")
+# the task ids the DAG factory gives the execution tasks and the metric's reader
 EXECUTION_TASKS = ("wait_for_execution", "start_execution", "run_local")
+METRICS_TASK = "read_metrics"
 MAX_LINE_ERROR = 600
 _SNS_TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 
@@ -46,19 +49,11 @@ class OnCallTargets:
 
 def parse_targets(raw: str | None) -> OnCallTargets | None:
     """The targets in the Variable's value; None when it is unset or empty; OnCallConfigError if invalid."""
-    if raw is None or not str(raw).strip():
+    from airsage.variables import json_object
+
+    value = json_object(raw, VARIABLE, KNOWN_KEYS, OnCallConfigError)
+    if value is None:
         return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise OnCallConfigError(f"Variable {VARIABLE} is not JSON: {err.msg} at line {err.lineno} "
-                                f"column {err.colno}") from None
-    if not isinstance(value, dict):
-        raise OnCallConfigError(f"Variable {VARIABLE} must be a JSON object with {', '.join(KNOWN_KEYS)}; "
-                                f"got a {type(value).__name__}")
-    unknown = sorted(set(value) - set(KNOWN_KEYS))
-    if unknown:
-        raise OnCallConfigError(f"Variable {VARIABLE} has unknown key(s) {unknown}; known: {', '.join(KNOWN_KEYS)}")
     for key in KNOWN_KEYS:
         if value.get(key) is not None and not isinstance(value[key], str):
             raise OnCallConfigError(f"Variable {VARIABLE}: {key} must be a string, got {type(value[key]).__name__}")
@@ -125,9 +120,10 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def build_payload(context, *, kind: str, metric: str = "mse", mse: Any = None, threshold: Any = None,
-                  failing_steps: Sequence[Any] | None = None, execution: dict | None = None,
-                  error: BaseException | str | None = None, outcome_location: str | None = None) -> dict[str, Any]:
+def build_payload(context, *, kind: str, metric: str | None = None, value: Any = None, threshold: Any = None,
+                  comparison: str = "<=", failing_steps: Sequence[Any] | None = None, execution: dict | None = None,
+                  error: BaseException | str | None = None, outcome_location: str | None = None,
+                  what_changed: dict | None = None) -> dict[str, Any]:
     """The notification payload for this task's DAG run (see the module doc for the keys)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -143,13 +139,15 @@ def build_payload(context, *, kind: str, metric: str = "mse", mse: Any = None, t
         "task_id": getattr(ti, "task_id", None),
         "try_number": getattr(ti, "try_number", None),
         "metric": metric,
-        "mse": _number(mse),
+        "value": _number(value),
         "threshold": _number(threshold),
+        "comparison": comparison,
         "failing_steps": step_names(failing_steps),
         "execution_arn": execution.get("execution_arn"),
         "execution_link": execution.get("console_url"),
         "error": str(error) if error is not None else None,
         "outcome_location": outcome_location,
+        "what_changed": list((what_changed or {}).get("summary") or []) or None,
     }
     payload["message"] = message_text(payload, failing_steps)
     return payload
@@ -165,8 +163,10 @@ def title(payload: dict) -> str:
 def headline(payload: dict) -> str:
     """``quality gate: mse X > threshold Y`` or the task's error."""
     if payload["kind"] == "quality_gate":
-        return (f"quality gate: {payload['metric']} {readable(payload['mse'])} > "
-                f"threshold {readable(payload['threshold'])}")
+        from airsage.quality_gate import outcome_line
+
+        return "quality gate: " + outcome_line(payload["metric"] or "metric", payload["value"], payload["threshold"],
+                                               payload.get("comparison") or "<=")
     return f"error: {payload['error'] or 'unknown'}"
 
 
@@ -178,14 +178,18 @@ def message_text(payload: dict, failing_steps: Sequence[Any] | None = None) -> s
         f"DAG: {payload['dag_id']}",
         f"run: {payload['run_id']} (task {payload['task_id']}, try {payload['try_number']})",
         f"logical date: {payload['logical_date'] or payload['ds']}",
-        f"MSE: {readable(payload['mse']) if payload['mse'] is not None else 'n/a'}; "
-        f"threshold: {readable(payload['threshold']) if payload['threshold'] is not None else 'n/a'}",
+        f"{payload['metric'] or 'metric'}: {readable(payload['value']) if payload['value'] is not None else 'n/a'}; "
+        f"threshold ({payload.get('comparison') or '<='}): "
+        f"{readable(payload['threshold']) if payload['threshold'] is not None else 'n/a'}",
         f"failing step(s): {_steps_text(failing_steps if failing_steps is not None else payload['failing_steps'])}",
         f"execution: {payload['execution_arn'] or 'none started'}",
         f"link: {payload['execution_link'] or 'n/a'}",
     ]
     if payload.get("outcome_location"):
         lines.append(f"alert record: {payload['outcome_location']}")
+    if payload.get("what_changed"):
+        lines.append("what changed since the last good run:")
+        lines += [f"  {line}" for line in payload["what_changed"]]
     return "\n".join(lines)
 
 
@@ -204,14 +208,16 @@ def on_call_line(payload: dict) -> str:
 
 
 # -- who gets it --------------------------------------------------------------------------------
-def send(payload: dict, *, aws_conn_id: str | None, context, log) -> list[str]:
-    """Send ``payload`` to every target in the Variable; returns what was delivered.
+def send(payload: dict, *, aws_conn_id: str | None, context, log, targets: OnCallTargets | None = None,
+         subject: str | None = None) -> list[str]:
+    """Send ``payload`` to every target in the Variable (or to ``targets``); returns what was delivered.
 
     Never raises: a missing Variable is one log line, an invalid one or a failed target is one
     ERROR line each, so the failure being reported is never hidden behind a notifier's error.
+    ``subject`` (SNS) defaults to :func:`title`.
     """
     try:
-        targets = read_targets()
+        targets = targets or read_targets()
     except OnCallConfigError as err:
         log.error("on-call notification not sent: %s", err)
         return []
@@ -232,7 +238,7 @@ def send(payload: dict, *, aws_conn_id: str | None, context, log) -> list[str]:
     if targets.sns_topic_arn:
         from airsage.notifications.sns import on_call_sns_notifier
 
-        notifier = on_call_sns_notifier(payload, topic_arn=targets.sns_topic_arn,
+        notifier = on_call_sns_notifier(payload, subject=subject or title(payload), topic_arn=targets.sns_topic_arn,
                                         aws_conn_id=targets.aws_conn_id or aws_conn_id)
         if _deliver(notifier, context, log, f"SNS topic {targets.sns_topic_arn}"):
             delivered.append(f"SNS topic {targets.sns_topic_arn}")
@@ -265,14 +271,18 @@ class OnCallNotifier(BaseNotifier):
 
     :param aws_conn_id: the AWS connection for SNS when the Variable names none (templated).
     :param payload: a ready payload (see :func:`build_payload`); None builds one from the context.
+    :param gate: the quality gate's arguments (``QualityGate.as_arguments()``): the metric, its DAG
+        param and comparison, so a ``task_failure`` payload carries the metric's value and threshold.
     """
 
     template_fields = ("aws_conn_id",)
 
-    def __init__(self, *, aws_conn_id: str | None = "aws_default", payload: dict | None = None, **kwargs):
+    def __init__(self, *, aws_conn_id: str | None = "aws_default", payload: dict | None = None,
+                 gate: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id
         self.payload = payload
+        self.gate = dict(gate or {})
         self.delivered: list[str] = []
 
     def notify(self, context) -> None:
@@ -285,13 +295,13 @@ class OnCallNotifier(BaseNotifier):
             if isinstance(error, QualityGateFailed):
                 self.log.info("quality gate failure: on-call was notified by the task itself; not notifying again")
                 return
-            payload = task_failure_payload(context)
+            payload = task_failure_payload(context, self.gate)
             self.log.error("%s", on_call_line(payload))
         self.delivered = send(payload, aws_conn_id=self.aws_conn_id, context=context, log=self.log)
 
 
-def task_failure_payload(context) -> dict[str, Any]:
-    """The ``task_failure`` payload for a failed task, from its context (never raises)."""
+def task_failure_payload(context, gate: dict | None = None) -> dict[str, Any]:
+    """The ``task_failure`` payload for a failed task, from its context and the DAG's quality gate (never raises)."""
     from airsage.exceptions import PipelineExecutionFailed
 
     ti = context.get("ti")
@@ -306,10 +316,13 @@ def task_failure_payload(context) -> dict[str, Any]:
             if isinstance(value, dict) and value.get("execution_arn"):
                 execution, steps = value, value.get("failed_steps") or []
                 break
+    gate = gate or {}
     params = context.get("params") or {}
-    mse = _pull(ti, task_ids="read_metrics", key="value") if ti is not None else None
-    return build_payload(context, kind="task_failure", mse=mse, threshold=params.get("mse_threshold"),
-                         failing_steps=steps, execution=execution, error=error if error is not None else "unknown")
+    value = _pull(ti, task_ids=METRICS_TASK, key="value") if ti is not None else None
+    threshold = params.get(gate["threshold_param"]) if gate.get("threshold_param") else None
+    return build_payload(context, kind="task_failure", metric=gate.get("metric"), value=value, threshold=threshold,
+                         comparison=gate.get("comparison") or "<=", failing_steps=steps, execution=execution,
+                         error=error if error is not None else "unknown")
 
 
 def _pull(ti, **kwargs) -> Any:

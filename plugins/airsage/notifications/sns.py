@@ -30,19 +30,18 @@ def subject_for(text: str) -> str:
     return cleaned if len(cleaned) <= MAX_SUBJECT else cleaned[: MAX_SUBJECT - 3] + "..."
 
 
-def on_call_sns_notifier(payload: dict, *, topic_arn: str, aws_conn_id: str | None) -> OnCallSnsNotifier:
-    """The SNS notifier for one payload: subject = title, message = the text, attributes for filtering.
+def on_call_sns_notifier(payload: dict, *, subject: str, topic_arn: str, aws_conn_id: str | None) -> OnCallSnsNotifier:
+    """The SNS notifier for one payload: ``subject`` (made a valid SNS subject), the payload's message, and
+    its kind, DAG, run and date as message attributes for filtering.
 
     The region is the topic's own (from its ARN), whatever the connection's default region is.
     """
-    from airsage.notifications.on_call import title
-
     attributes = {key: str(payload[key]) for key in ("kind", "dag_id", "run_id", "ds") if payload.get(key)}
     return OnCallSnsNotifier(
         aws_conn_id=aws_conn_id,
         target_arn=topic_arn,
         message=payload["message"],
-        subject=subject_for(title(payload)),
+        subject=subject_for(subject),
         message_attributes=attributes,
         region_name=topic_arn.split(":")[3],
     )

@@ -11,24 +11,34 @@ from airflow.sdk.exceptions import AirflowFailException
 
 
 class MetricGateOperator(BaseBranchOperator):
-    """Follow ``pass_task_id`` when ``value <= threshold``, else ``fail_task_id``.
+    """Follow ``pass_task_id`` when the metric passes the threshold, else ``fail_task_id``.
 
-    The comparison mirrors the pipeline's own ConditionLessThanOrEqualTo on MseThreshold,
-    so the DAG and the pipeline never disagree about a model.
+    ``comparison`` is the quality gate's (``airsage.quality_gate``): ``<=`` passes at or below the
+    threshold (an error such as MSE), ``>=`` at or above it (accuracy, AUC). It mirrors the pipeline's
+    own Condition on the same metric, so the DAG and the pipeline never disagree about a model.
 
     :param value: the metric (read_metrics' ``value``), templated.
-    :param threshold: the threshold (the ``mse_threshold`` DAG param), templated.
+    :param threshold: the threshold (the gate's DAG param), templated.
+    :param comparison: ``<=`` or ``>=``.
+    :param metric: the metric's name, for the log line.
     """
 
     template_fields: Sequence[str] = ("value", "threshold")
     ui_color = "#fff7cc"
 
-    def __init__(self, *, value: Any, threshold: Any, pass_task_id: str, fail_task_id: str, **kwargs):
+    def __init__(self, *, value: Any, threshold: Any, pass_task_id: str, fail_task_id: str, comparison: str = "<=",
+                 metric: str = "metric", **kwargs):
         super().__init__(**kwargs)
+        from airsage.quality_gate import COMPARISONS
+
+        if comparison not in COMPARISONS:
+            raise ValueError(f"comparison must be '<=' or '>=', not {comparison!r}")
         self.value = value
         self.threshold = threshold
         self.pass_task_id = pass_task_id
         self.fail_task_id = fail_task_id
+        self.comparison = comparison
+        self.metric = metric
 
     def choose_branch(self, context) -> str:
         try:
@@ -39,9 +49,9 @@ class MetricGateOperator(BaseBranchOperator):
             ) from None
         if not (math.isfinite(value) and math.isfinite(threshold)):
             raise AirflowFailException(f"gate needs finite numbers; got value={value}, threshold={threshold}")
-        from airsage.numbers import readable
+        from airsage.quality_gate import outcome_line, passes
 
-        passed = value <= threshold
-        self.log.info("metric %s %s threshold %s: %s", readable(value), "<=" if passed else ">", readable(threshold),
+        passed = passes(value, threshold, self.comparison)
+        self.log.info("%s: %s", outcome_line(self.metric, value, threshold, self.comparison),
                       self.pass_task_id if passed else self.fail_task_id)
         return self.pass_task_id if passed else self.fail_task_id

@@ -2,7 +2,7 @@
 
 Layout (one folder per DAG run, never shared)::
 
-    reports/ds=YYYY-MM-DD/run=<run id made path-safe>/   report.html, metrics.json, plots — or ALERT.json
+    reports/ds=YYYY-MM-DD/run=<run id made path-safe>/   report.html (plots inline), metrics.json — or ALERT.json
     reports/ds=YYYY-MM-DD/latest.json                    {"run_id", "kind", "uri", "location", "updated"}
 
 ``latest.json`` points at the outcome of the run that finished last for the date; it is
@@ -22,17 +22,27 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airsage.naming import run_ds
 
-REPORT_FILES = ("report.html", "metrics.json", "predicted_vs_actual.png", "residual_histogram.png")
+# the plots are inline SVG in report.html; earlier versions wrote these PNGs beside it (removed when met)
+LEGACY_PLOT_FILES = ("predicted_vs_actual.png", "residual_histogram.png")
+REPORT_FILES = ("report.html", "metrics.json", *LEGACY_PLOT_FILES)
 ALERT_FILES = ("ALERT.json",)
 LATEST = "latest.json"
 OUTCOME_FILES = {"report": REPORT_FILES, "alert": ALERT_FILES}
+
+
+def reported_dates(store, reports_base: str) -> list[str]:
+    """The dates (``YYYY-MM-DD``, oldest first) under ``reports_base`` that have a ``latest.json``."""
+    base = reports_base.rstrip("/")
+    return sorted({uri.rsplit("/", 2)[-2][3:] for uri in store.list_uris(f"{base}/ds=")
+                   if uri.endswith(f"/{LATEST}") and uri.rsplit("/", 2)[-2].startswith("ds=")})
 
 
 class ReportOutcomeOperator(BaseOperator):
     """Writes a run's outcome (report or alert) through the backend's artifact store.
 
     :param metrics: read_metrics' XCom dict.
-    :param threshold: the MSE threshold the gate used (templated).
+    :param threshold: the threshold the gate used (templated).
+    :param comparison: the quality gate's comparison, ``<=`` or ``>=`` (``airsage.quality_gate``).
     :param report_prefix: ``s3://{bucket}/{prefix}/reports/ds=YYYY-MM-DD`` (templated); the run's
         own folder ``run=<run id>`` is created below it.
     :param backend: ``sagemaker`` (S3 through the connection) or ``local`` (the object root).
@@ -41,10 +51,16 @@ class ReportOutcomeOperator(BaseOperator):
     template_fields: Sequence[str] = ("metrics", "threshold", "report_prefix", "backend", "aws_conn_id", "local_root")
 
     def __init__(self, *, metrics: dict | Any, threshold: Any, report_prefix: str, backend: str,
-                 aws_conn_id: str | None = "aws_default", local_root: str | None = None, **kwargs):
+                 comparison: str = "<=", aws_conn_id: str | None = "aws_default", local_root: str | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
+        from airsage.quality_gate import COMPARISONS
+
+        if comparison not in COMPARISONS:
+            raise ValueError(f"comparison must be '<=' or '>=', not {comparison!r}")
         self.metrics = metrics
         self.threshold = threshold
+        self.comparison = comparison
         self.report_prefix = report_prefix
         self.backend = backend
         self.aws_conn_id = aws_conn_id
@@ -70,7 +86,7 @@ class ReportOutcomeOperator(BaseOperator):
         inputs changed may flip from alert to report): a folder never holds both. Unchanged
         objects are not rewritten.
         """
-        types = {".html": "text/html", ".json": "application/json", ".png": "image/png"}
+        types = {".html": "text/html", ".json": "application/json"}
         folder = self.run_prefix(context)
         for other, names in OUTCOME_FILES.items():
             if other != kind:

@@ -9,7 +9,6 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airsage.links.pipeline_execution import SageMakerPipelineExecutionLink
-from airsage.naming import run_ds
 from airsage.operators._aws import AWS_TEMPLATE_FIELDS, AwsPipelineMixin
 
 
@@ -25,23 +24,72 @@ def pipeline_name_of(pipeline: str | dict) -> str:
     return pipeline["pipeline_name"] if isinstance(pipeline, dict) else str(pipeline)
 
 
+class SageMakerExecutions:
+    """The execution policy's backend on SageMaker (``airsage.execution_policy.ExecutionBackend``), via the hook."""
+
+    def __init__(self, hook, pipeline_name: str):
+        self.hook = hook
+        self.pipeline_name = pipeline_name
+
+    def find(self, display_name: str) -> list[dict]:
+        return self.hook.find_executions(self.pipeline_name, display_name)
+
+    def list_by_prefix(self, display_prefix: str) -> list[dict]:
+        return self.hook.list_executions(self.pipeline_name, display_prefix)
+
+    def describe(self, arn: str) -> dict:
+        return self.hook.describe_pipeline_exec(arn)
+
+    def steps(self, arn: str) -> list[dict] | None:
+        return self.hook.execution_steps(arn)
+
+    def definition_of(self, arn: str) -> dict:
+        from botocore.exceptions import ClientError
+
+        from airsage.execution_policy import DefinitionUnreadable
+
+        try:
+            return self.hook.definition_for_execution(arn)
+        except ClientError as err:
+            raise DefinitionUnreadable(str(err)) from None
+
+    def resume(self, arn: str, token: str) -> str:
+        from botocore.exceptions import ClientError
+
+        from airsage.execution_policy import ResumeConflict, ResumeRefused
+
+        try:
+            return self.hook.retry_execution(arn, token)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code", "") == "ConflictException":
+                raise ResumeConflict(str(err)) from None
+            raise ResumeRefused(str(err)) from None
+
+    def start(self, display_name: str, parameters: dict[str, str], token: str, description: str, *,
+              version: int | None = None, selective: dict | None = None) -> str:
+        return self.hook.start_execution(self.pipeline_name, display_name, parameters, token, description=description,
+                                         pipeline_version_id=version, selective=selective)
+
+    def version_ids(self) -> list[int]:
+        return self.hook.pipeline_version_ids(self.pipeline_name)
+
+    def version_definition(self, version: int) -> dict:
+        return self.hook.version_definition(self.pipeline_name, version)
+
+
 class StartPipelineExecutionOperator(AwsPipelineMixin, BaseOperator):
     """Start this logical date's execution, re-attach to the one with the same inputs, or resume it.
 
     The display name comes from (dag id, ds, fingerprint of the inputs: staged data hashes,
-    the deployed definition's hash, the parameter values), see ``airsage.execution_inputs``.
-    Executions with that display name are looked up first: the newest one is re-attached
-    when Executing, Stopping or Succeeded (a retry, a second manual run, a re-created backfill
-    with unchanged inputs: no new execution, no new model version), and when it Failed only at
-    the pipeline's quality gate (``quality_gate_steps``: re-running would fail the same way).
-    A Failed/Stopped one whose definition hashes like the deployed one is resumed in place with
-    RetryPipelineExecution (its succeeded steps are not run again): clearing a failed run resumes
-    it. A fresh start happens when there is none (an input changed, or the first run of the
-    date), when its definition changed, or when the endpoint cannot retry. The log says which
-    and why. The ClientRequestToken covers what the lookup cannot: a start whose response
-    was lost, or two runs with the same inputs starting together. The execution's description
-    records its inputs, so a later start can say what changed. Returns the execution result
-    dict (see ``airsage.execution_result``).
+    the deployed definition's hash, the parameter values), see ``airsage.execution_inputs``; what
+    happens to it is the execution policy both backends share (``airsage.execution_policy``):
+    re-attach to an Executing, Stopping or Succeeded one, or one that Failed only at the pipeline's
+    quality gate (``quality_gate_steps``); resume a Failed/Stopped one that ran the deployed
+    definition with RetryPipelineExecution (clearing a failed run resumes it); otherwise start one.
+    The log says which and why. The ClientRequestToken covers what the lookup cannot: a start whose
+    response was lost, or two runs with the same inputs starting together. The execution's
+    description records its inputs, so a later start can say what changed. Returns the execution
+    result dict (see ``airsage.execution_result``).
 
     ``on_kill`` (the task killed, marked failed or cleared while it runs) stops the execution
     this try started or resumed.
@@ -49,21 +97,31 @@ class StartPipelineExecutionOperator(AwsPipelineMixin, BaseOperator):
     :param pipeline: pipeline name, or upsert_pipeline's XCom dict (templated).
     :param parameters: pipeline parameters; checked against the deployed definition and cast
         to strings. Unknown names fail the task.
-    :param inputs: stage_input's XCom dict (``sha256``, ``batch_sha256``), templated; part of
-        the inputs fingerprint when given.
+    :param inputs: the stage task's XCom (``parameters``, ``hashes``: ``airsage.operators.stage_input``),
+        templated; its parameters are passed on (``parameters`` win) and its hashes are part of the inputs
+        fingerprint.
     :param quality_gate_steps: the pipeline's own quality-gate Fail steps (see the sensor).
+    :param pipeline_version: ``latest`` (default), ``first`` (the version this date first ran with) or a
+        version number (templated; ``airsage.execution_policy.version_to_run``).
+    :param rerun_steps: re-run only these steps (a list or its JSON text, templated), on the outputs of
+        ``rerun_reference`` (an execution ARN, or ``last``: this date's newest execution): a selective execution.
     """
 
     template_fields: Sequence[str] = ("pipeline", "parameters", "display_name", "inputs", "quality_gate_steps",
-                                      *AWS_TEMPLATE_FIELDS)
+                                      "pipeline_version", "rerun_steps", "rerun_reference", *AWS_TEMPLATE_FIELDS)
     template_fields_renderers = {"parameters": "json"}
     operator_extra_links = (SageMakerPipelineExecutionLink(),)
     ui_color = "#fdf1e8"
 
     def __init__(self, *, pipeline: str | dict, parameters: dict[str, Any] | None = None,
                  display_name: str | None = None, inputs: dict | Any = None, aws_conn_id: str | None = "aws_default",
-                 region_name: str | None = None, quality_gate_steps: Sequence[str] = (), **kwargs):
+                 region_name: str | None = None, quality_gate_steps: Sequence[str] = (),
+                 pipeline_version: str | int | None = None, rerun_steps: Any = None, rerun_reference: str | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.pipeline_version = pipeline_version
+        self.rerun_steps = rerun_steps
+        self.rerun_reference = rerun_reference
         self.quality_gate_steps = tuple(quality_gate_steps)
         self._started_arn: str | None = None
         self._kill_reason = "its Airflow task was killed"
@@ -75,131 +133,79 @@ class StartPipelineExecutionOperator(AwsPipelineMixin, BaseOperator):
         self.region_name = region_name
 
     def execute(self, context) -> dict[str, Any]:
-        from airsage.execution_inputs import ExecutionInputs
+        from airsage.execution_inputs import ExecutionInputs, run_parameters
+        from airsage.execution_policy import selection_to_run, start_or_reattach, version_to_run
         from airsage.execution_result import new_result
-        from airsage.hooks.sagemaker_pipeline import REATTACHABLE, TERMINAL_FAILURES
         from airsage.links.pipeline_execution import execution_console_url
-        from airsage.naming import client_request_token
-        from airsage.parameters import ParameterError, cast_parameters
+        from airsage.naming import run_ds
         from airsage.pipeline_source import definition_sha256
+        from sm_pipeline.arns import execution_id_of
+        from sm_pipeline.errors import InvalidInput
+        from sm_pipeline.parameters import start_request_values
 
         name = pipeline_name_of(self.pipeline)
+        backend = SageMakerExecutions(self.hook, name)
+        where = {"dag_id": context["dag"].dag_id, "ds": run_ds(context), "log": self.log}
         try:
-            definition = self.hook.deployed_definition(name)
-            values = cast_parameters(self.parameters, definition.get("Parameters", []))
-        except (ParameterError, ValueError) as err:
+            version = version_to_run(backend, self.pipeline_version, **where)
+            definition = (backend.version_definition(version) if version is not None
+                          else self.hook.deployed_definition(name))
+            selective = selection_to_run(backend, self.rerun_steps, self.rerun_reference, **where)
+            values = start_request_values(definition.get("Parameters", []),
+                                          run_parameters(self.parameters, self.inputs))
+        except (InvalidInput, ValueError) as err:
             raise AirflowFailException(str(err)) from None
         inputs = ExecutionInputs.for_run(context, definition_sha256=definition_sha256(definition), parameters=values,
-                                         staged=self.inputs)
+                                         staged=self.inputs, selective=selective)
         display = self.display_name or inputs.display_name()
-
         self._kill_reason = kill_reason(context)
-        existing = self.hook.find_executions(name, display)
-        newest = existing[0] if existing else None
-        if newest and newest["PipelineExecutionStatus"] in REATTACHABLE:
-            arn, status = newest["PipelineExecutionArn"], newest["PipelineExecutionStatus"]
-            self.log.info("Re-attaching to %s execution %s: same inputs (%s)", status, arn, inputs.summary())
-        elif newest and (gate := self._failed_at_quality_gate(newest)):
-            arn, status = newest["PipelineExecutionArn"], "Failed"
-            self.log.info("Re-attaching to Failed execution %s: it failed only at the pipeline's quality gate (%s); "
-                          "running it again would fail the same way. Same inputs (%s)", arn, gate, inputs.summary())
-        elif newest and (resumed := self._resume(newest, definition)):
-            arn, status = resumed, "Executing"
-            self._started_arn = arn
-        else:
-            generation = sum(1 for s in existing if s["PipelineExecutionStatus"] in TERMINAL_FAILURES)
-            token = client_request_token(display, generation)
-            self.log.info("Starting a new execution (display name %s): %s", display,
-                          self._why_new(name, inputs, newest, context))
-            arn = self.hook.start_execution(name, display, values, token, description=inputs.description())
-            self._started_arn = arn
-            status = "Executing"
-            self.log.info("Started execution %s (attempt generation %d)", arn, generation)
+        decision = start_or_reattach(backend, display_name=display, inputs=inputs,
+                                     definition=definition, parameters=values,
+                                     quality_gate_steps=self.quality_gate_steps, log=self.log,
+                                     version=version, selective=selective)
+        if decision.ran_now:
+            self._started_arn = decision.arn
 
         region = self.resolved_region
         result = new_result(
-            "sagemaker", pipeline_name=name, execution_arn=arn, display_name=display, status=status,
-            console_url=execution_console_url(region, name, arn.rsplit("/", 1)[-1]), region=region,
-            parameters=values,
+            "sagemaker", pipeline_name=name, execution_arn=decision.arn, display_name=display,
+            status=decision.status, console_url=execution_console_url(region, name, execution_id_of(decision.arn)),
+            region=region, parameters=values,
         )
         result["inputs"] = inputs.record()
+        # which pipeline version ran this date (durably: the execution's own PipelineVersionId)
+        result["pipeline_version_id"] = self.hook.describe_pipeline_exec(decision.arn).get("PipelineVersionId")
+        result["selective_execution_config"] = selective
+        from airsage.lineage import task_run
+
+        # the Airflow task run the execution's OpenLineage run hangs under (None without the provider)
+        result["lineage_parent"] = task_run(context["ti"])
+        self._lineage_result = result
         SageMakerPipelineExecutionLink.persist(
             context=context, operator=self, region_name=region, aws_partition=self.hook.conn_partition,
             pipeline_name=name, execution_id=result["execution_id"],
         )
         return result
 
+    def get_openlineage_facets_on_complete(self, task_instance):
+        """OpenLineage (the provider calls it): the execution's START under this task run; its S3 inputs."""
+        from airflow.providers.openlineage import conf
+
+        from airsage.lineage import emit, execution_events, operator_lineage, s3_datasets, task_run
+
+        result = getattr(self, "_lineage_result", None)
+        if not result:
+            return operator_lineage()
+        parent = result.get("lineage_parent") or task_run(task_instance)
+        describe = self.hook.describe_pipeline_exec(result["execution_arn"])
+        if parent:
+            # only the START: the wait task emits the steps and the end
+            emit(execution_events(describe={**describe, "PipelineExecutionStatus": "Executing"}, steps=[], records={},
+                                  parameters=result.get("parameters") or {}, model_package_arn=None, parent=parent,
+                                  namespace=conf.namespace())[:1])
+        return operator_lineage(inputs=s3_datasets((result.get("parameters") or {}).values()))
+
     def on_kill(self) -> None:
         """The task was killed (marked failed, cleared, timed out): stop the execution this try started."""
         if self._started_arn:
             self.hook.stop_execution(self._started_arn, self._kill_reason)
-
-    def _failed_at_quality_gate(self, newest: dict) -> str:
-        """The failing steps' text when ``newest`` Failed only at the quality-gate steps, else ''."""
-        from airsage.execution_result import failed_steps
-
-        if newest["PipelineExecutionStatus"] != "Failed" or not self.quality_gate_steps:
-            return ""
-        failed = failed_steps(self.hook.execution_steps(newest["PipelineExecutionArn"]))
-        if failed and all(s["name"] in self.quality_gate_steps for s in failed):
-            return "; ".join(f"{s['name']}: {s.get('reason') or 'no reason given'}" for s in failed)
-        return ""
-
-    def _resume(self, newest: dict, definition: dict) -> str | None:
-        """RetryPipelineExecution of a Failed/Stopped ``newest`` whose definition is the deployed one; its ARN.
-
-        None (and an INFO line saying why) when it must start fresh instead.
-        """
-        from botocore.exceptions import ClientError
-
-        from airsage.naming import client_request_token
-        from airsage.pipeline_source import ran_the_same_definition
-
-        arn, status = newest["PipelineExecutionArn"], newest["PipelineExecutionStatus"]
-        if status not in ("Failed", "Stopped"):
-            return None
-        try:
-            ran = self.hook.definition_for_execution(arn)
-        except ClientError as err:
-            self.log.info("Starting a new execution: the definition %s ran with cannot be read (%s)", arn, err)
-            return None
-        if not ran_the_same_definition(self.log, arn, status, ran, definition):
-            return None
-        steps = self.hook.execution_steps(arn)
-        succeeded = sum(1 for s in steps or [] if s.get("StepStatus") == "Succeeded")
-        describe = self.hook.describe_pipeline_exec(arn)
-        # one token per ended attempt: two clears racing send the same token and resume it once
-        token = client_request_token(f"{arn}#retry@{describe.get('LastModifiedTime')}", 0)
-        try:
-            resumed = self.hook.retry_execution(arn, token)
-        except ClientError as err:
-            code = err.response.get("Error", {}).get("Code", "")
-            if code == "ConflictException":  # a concurrent clear resumed it first
-                self.log.info("Re-attaching to execution %s: it is running again (resumed concurrently)", arn)
-                return arn
-            self.log.warning("Starting a new execution: RetryPipelineExecution of %s was refused (%s)", arn, err)
-            return None
-        self.log.info("Resuming execution %s (definition unchanged; %s steps succeeded): it ended %s: %s", arn,
-                      succeeded if steps is not None else "unknown", status,
-                      describe.get("FailureReason") or "no reason given")
-        return resumed
-
-    def _why_new(self, name: str, inputs, newest: dict | None, context) -> str:
-        from airsage.execution_inputs import changed_inputs, record_from_description
-        from airsage.naming import date_display_prefix
-
-        if newest is not None:
-            return (f"the last execution with the same inputs, {newest['PipelineExecutionArn']}, ended "
-                    f"{newest['PipelineExecutionStatus']}; inputs: {inputs.summary()}")
-        same_date = self.hook.list_executions(name, date_display_prefix(context["dag"].dag_id, run_ds(context)))
-        if not same_date:
-            return f"no execution for ds={run_ds(context)} yet; inputs: {inputs.summary()}"
-        last = same_date[0]
-        try:
-            description = self.hook.describe_pipeline_exec(last["PipelineExecutionArn"]).get(
-                "PipelineExecutionDescription")
-        except Exception:  # noqa: BLE001 - the explanation is for the log; the start does not depend on it
-            description = None
-        changes = changed_inputs(record_from_description(description), inputs.record())
-        what = "definition" if "definition" in changes.split(", ") else "inputs"
-        return f"{what} changed since {last['PipelineExecutionArn']} ({last.get('PipelineExecutionStatus')}): {changes}"

@@ -121,14 +121,49 @@ class PipelineExecutionSensor(AwsPipelineMixin, BaseSensorOperator):
 
         arn = self.execution["execution_arn"]
         status = describe["PipelineExecutionStatus"]
+        self._lineage_describe = describe
         if status == "Succeeded":
             result = dict(self.execution)
-            result["model_package_arn"] = model_package_arn(self.hook.execution_steps(arn))
+            steps = self.hook.execution_steps(arn)
+            result["model_package_arn"] = model_package_arn(steps)
+            self._add_steps_and_cost(result, steps)
             return settle(result, context, self.log, status=status, reason="", failed_steps=[], steps_available=True,
-                          quality_gate_steps=self.quality_gate_steps)
+                          quality_gate_steps=self.quality_gate_steps, outlets=self.outlets)
         details = self.hook.failure_details(arn, describe)
+        result = self._add_steps_and_cost(dict(self.execution), details["steps"])
         return settle(
-            dict(self.execution), context, self.log, status=status, reason=details["reason"],
+            result, context, self.log, status=status, reason=details["reason"],
             failed_steps=details["failed_steps"], steps_available=details["steps_available"],
-            quality_gate_steps=self.quality_gate_steps,
+            quality_gate_steps=self.quality_gate_steps, outlets=self.outlets,
         )
+
+    def get_openlineage_facets_on_complete(self, task_instance):
+        """OpenLineage (the provider calls it): the execution, under the task run that started it, and its steps."""
+        from airsage.lineage import execution_lineage
+
+        return execution_lineage(self, task_instance, parent=(self.execution or {}).get("lineage_parent"))
+
+    def get_openlineage_facets_on_failure(self, task_instance):
+        """OpenLineage for a Failed/Stopped execution: its run and its steps end FAIL / ABORT."""
+        from airsage.lineage import execution_lineage
+
+        return execution_lineage(self, task_instance, parent=(self.execution or {}).get("lineage_parent"))
+
+    def _add_steps_and_cost(self, result: dict, steps: list[dict] | None) -> dict:
+        """Step summaries and the cost (the definition the execution ran, each job's billed time) on ``result``."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from airsage.execution_result import add_steps_and_cost
+
+        self._lineage_result = result
+        try:
+            definition = self.hook.definition_for_execution(result["execution_arn"])
+            jobs = self.hook.step_jobs(steps)
+        except (ClientError, BotoCoreError, ValueError) as err:
+            self.log.warning("No cost for execution %s: %s", result["execution_arn"], err)
+            definition, jobs = None, None
+        self._lineage_raw = {"describe": getattr(self, "_lineage_describe", None), "steps": steps or [],
+                             "records": jobs or {}}
+        if self._lineage_raw["describe"] is None:
+            self._lineage_raw = None
+        return add_steps_and_cost(result, definition=definition, steps=steps, log=self.log, jobs=jobs)

@@ -2,7 +2,8 @@
 
 Modes: ``shard`` (count the rows of the objects this host received, per host), ``sum`` (add the
 hosts' counts up into report.json, the PropertyFile), ``touch`` (write a marker), ``sleep`` (take a
-moment, then write a marker). Standard library only; paths are container paths.
+moment, then write a marker), ``item`` (a ForEach body step: write the item's name and rows to a marker,
+per host, or fail with one line when ``--name`` is ``--fail-on``). Standard library only; paths are container paths.
 """
 
 import argparse
@@ -22,9 +23,12 @@ def host() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["shard", "sum", "touch", "sleep"])
+    parser.add_argument("mode", choices=["shard", "sum", "touch", "sleep", "item"])
     parser.add_argument("--seconds", type=float, default=0.0)
     parser.add_argument("--tag", default="")
+    parser.add_argument("--name", default="")
+    parser.add_argument("--rows", default="0")
+    parser.add_argument("--fail-on", default="")
     args = parser.parse_args()
     if args.mode == "shard":
         files = sorted(os.path.relpath(p, f"{BASE}/rows") for p in glob.glob(f"{BASE}/rows/**/*.csv", recursive=True))
@@ -43,6 +47,12 @@ def main() -> int:
         report = {"rows": sum(c["rows"] for c in counts), "files_by_host": {c["host"]: c["files"] for c in counts}}
         with open(f"{BASE}/report/report.json", "w") as fh:
             json.dump(report, fh)
+    elif args.mode == "item":
+        if args.name == args.fail_on:
+            print(f"item: refusing item {args.name!r} (--fail-on)", file=sys.stderr)
+            return 3
+        with open(f"{BASE}/out/item-{host()}.json", "w") as fh:
+            json.dump({"name": args.name, "rows": int(args.rows)}, fh)
     else:
         time.sleep(args.seconds)
         with open(f"{BASE}/out/marker.txt", "w") as fh:

@@ -1,1 +1,0 @@
-"""DAG files (wiring only) and the ``python -m dags.demo`` entry point."""
