@@ -19,6 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 #: every server a launcher starts listens here only
 LOOPBACK = "127.0.0.1"
+#: how long a write to make ui's SQLite database waits for another process's write lock before
+#: "database is locked" (the driver's default is 5 s); an API request can take that long to answer
+SQLITE_LOCK_WAIT_SECONDS = 30
 
 
 class LauncherError(Exception):

@@ -13,21 +13,32 @@ import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
-from launchers import LauncherError
+from launchers import SQLITE_LOCK_WAIT_SECONDS, LauncherError
 
 T = TypeVar("T")
+
+
+class NoAnswer(LauncherError, OSError):
+    """The API server did not answer (timed out, refused, reset): says which request and how long it waited.
+    An OSError too, so a caller that polls through a restart keeps catching it as one."""
 #: the parts of /api/v2/monitor/health that must say "healthy" before a launcher reports ready
 HEALTH_PARTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+
+
+#: seconds to wait for an answer: longer than a write on make ui's SQLite may wait for the lock, so such a
+#: request gets its answer (or the server's "database is locked"), never a client time-out of unknown outcome
+DEFAULT_TIMEOUT = 2.0 * SQLITE_LOCK_WAIT_SECONDS
 
 
 class AirflowApi:
     """A small client of Airflow's public REST API (/api/v2) with a JWT from /auth/token.
 
-    ``attempts``: how often a GET is tried when the server does not answer (a busy api-server may
-    time out; a read is safe to repeat, a write is not).
+    ``attempts``: how often a request that is safe to repeat is tried when the server does not answer (a busy
+    api-server may time out): reads, and the login; another write is sent once (it may have been applied).
     """
 
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0, attempts: int = 3):
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = DEFAULT_TIMEOUT,
+                 attempts: int = 3):
         self.base_url = base_url.rstrip("/")
         self.username = username
         self.password = password
@@ -35,40 +46,52 @@ class AirflowApi:
         self.attempts = attempts
         self._token: str | None = None
 
-    def _send(self, method: str, url: str, body=None, headers: dict | None = None):
+    def _send(self, method: str, url: str, body=None, headers: dict | None = None, repeatable: bool = False):
+        """One request; with ``repeatable``, up to ``attempts`` tries while the server does not answer.
+        NoAnswer names the request and the wait when no try got an answer."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method,  # noqa: S310 - http on loopback
-                                         headers={"Content-Type": "application/json", **(headers or {})})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-            text = response.read().decode()
-        return json.loads(text) if text else None
+        tries = max(self.attempts, 1) if repeatable else 1
+        for attempt in range(1, tries + 1):
+            request = urllib.request.Request(url, data=data, method=method,  # noqa: S310 - http on loopback
+                                             headers={"Content-Type": "application/json", **(headers or {})})
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                    text = response.read().decode()
+                return json.loads(text) if text else None
+            except urllib.error.HTTPError:
+                raise
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+                reason = getattr(err, "reason", err)
+                if attempt == tries:
+                    raise NoAnswer(f"{method} {url}: no answer ({reason}; {tries} tr{'y' if tries == 1 else 'ies'}"
+                                   f" of up to {self.timeout:g} s)") from err
+                time.sleep(2)
+        raise AssertionError("unreachable")
 
     def token(self) -> str:
-        """A fresh access token for the user (the simple auth manager's login)."""
+        """A fresh access token for the user (the simple auth manager's login; safe to repeat)."""
         answer = self._send("POST", f"{self.base_url}/auth/token",
-                            {"username": self.username, "password": self.password})
+                            {"username": self.username, "password": self.password}, repeatable=True)
         self._token = answer["access_token"]
         return self._token
 
     def request(self, method: str, path: str, body=None):
-        """``method`` /api/v2``path`` with the token; the parsed JSON answer (LauncherError on HTTP errors)."""
+        """``method`` /api/v2``path`` with the token; the parsed JSON answer (LauncherError on HTTP errors,
+        NoAnswer when the server does not answer)."""
         if self._token is None:
             self.token()
         url = f"{self.base_url}/api/v2{path}"
-        for attempt in range(max(self.attempts, 2)):
+        for attempt in range(2):
             try:
-                return self._send(method, url, body, {"Authorization": f"Bearer {self._token}"})
+                return self._send(method, url, body, {"Authorization": f"Bearer {self._token}"},
+                                  repeatable=method == "GET")
             except urllib.error.HTTPError as err:
                 if err.code == 401 and attempt == 0:  # the token expired: log in again, once
                     self.token()
                     continue
                 detail = err.read().decode(errors="replace")[:500]
                 raise LauncherError(f"{method} {url}: HTTP {err.code}: {detail}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError):
-                if method != "GET" or attempt >= self.attempts - 1:
-                    raise
-                time.sleep(2)
-        raise LauncherError(f"{method} {url}: no answer")
+        raise LauncherError(f"{method} {url}: HTTP 401 after logging in again")
 
     def get(self, path: str):
         """GET /api/v2``path``."""

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from launchers import LOOPBACK, REPO, LauncherError
+from launchers import LOOPBACK, REPO, SQLITE_LOCK_WAIT_SECONDS, LauncherError
 from launchers.supervisor import log_tail
 
 DEFAULT_PORT = 8080
@@ -83,9 +83,9 @@ def airflow_env(home: Path, root: Path, *, port: int = DEFAULT_PORT, log_port: i
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # SQLite allows one writer at a time: a writer waits up to 30 s for the lock (the driver's
-        # default is 5 s) before "database is locked"; see also launchers.ui.exec_airflow_cli
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
+        # SQLite allows one writer at a time: a writer waits for the lock (SQLITE_LOCK_WAIT_SECONDS)
+        # before "database is locked"; see also launchers.ui.exec_airflow_cli
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout={SQLITE_LOCK_WAIT_SECONDS}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__AUTH_MANAGER":
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from launchers import LauncherError
+from launchers import SQLITE_LOCK_WAIT_SECONDS, LauncherError
 from launchers.airflow_env import DAG_IDS, airflow, airflow_env, default_home, default_root, ensure_db
 from launchers.emulated_aws import (
     EMULATED_KEY_ID,
@@ -168,7 +168,7 @@ class RunProgress:
 
 def _read_only(db: Path) -> contextlib.closing[sqlite3.Connection]:
     """A read-only connection, closed after its ``with``; it waits (as Airflow's own do) while ``dags test`` writes."""
-    return contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=30))
+    return contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=SQLITE_LOCK_WAIT_SECONDS))
 
 
 # ---- a failed task's error, from Airflow's log ----------------------------------------------------

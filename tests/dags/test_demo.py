@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from launchers import airflow_env, demo, emulated_aws, ui
+from launchers import SQLITE_LOCK_WAIT_SECONDS, airflow_env, demo, emulated_aws, ui
 
 REPO = Path(__file__).resolve().parents[2]
 _DROP = ("AIRFLOW__CORE__UNIT_TEST_MODE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
@@ -36,7 +36,7 @@ def make(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.Co
 def test_airflow_env_is_one_loopback_airflow_sized_to_the_machine(tmp_path):
     env = airflow_env.airflow_env(tmp_path / "home", tmp_path / "objects", port=8081, base={"PATH": "/bin"})
     assert env["AIRFLOW_HOME"] == str(tmp_path / "home")
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'home' / 'airflow.db'}?timeout=30"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'home' / 'airflow.db'}?timeout={SQLITE_LOCK_WAIT_SECONDS}"
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(REPO / "dags")
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
