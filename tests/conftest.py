@@ -152,7 +152,8 @@ def pytest_sessionstart(session):
 def pytest_terminal_summary(terminalreporter):
     """The wall-clock durations those areas recorded in ``<area>/durations/*.json`` during this run (the browser
     scenarios and make ui start-ups; one file per test process), one section per area: they belong in the report,
-    and pytest hides a passing test's prints. Not benchmarks: the machine is shared with the rest of the suite."""
+    and pytest hides a passing test's prints. Not benchmarks: the machine is shared with the rest of the suite.
+    Then, last, one line per place where failing tests broke (tests/failure_sites.py)."""
     for area in EMPTIED_AT_START:
         rows = [row for part in sorted((TEST_ARTIFACTS / area / "durations").glob("*.json"))
                 for row in json.loads(part.read_text())]
@@ -160,3 +161,12 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.section(f"{area} scenario durations (wall clock; not benchmarks)")
             for row in rows:
                 terminalreporter.write_line(f"{row['seconds']:8.1f} s  {row['outcome']:6}  {row['what']}")
+    # last, so that the tail of the output (all CI keeps) says where each failure broke, not only its last line
+    from tests.failure_sites import failure_sites
+
+    broken = [r for key in ("failed", "error") for r in terminalreporter.stats.get(key, [])
+              if getattr(r, "when", None) in ("setup", "call", "teardown")]
+    if broken:
+        terminalreporter.section("where the failures broke (frames in this repository, outermost first)")
+        for line in failure_sites(broken, REPO_ROOT):
+            terminalreporter.write_line(line)
