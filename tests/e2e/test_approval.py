@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import test_ui_scenarios as scenarios  # noqa: E402 - the screenshot step, shared
 from ui_under_test import AirflowUnderTest  # noqa: E402
 
-from launchers.airflow_api import quoted  # noqa: E402
+from launchers.airflow_api import quoted, wait_until  # noqa: E402
 
 DAG_ID = "abalone_pipeline_local"
 TASK = "approve_model"
@@ -132,7 +132,15 @@ def answer(api, run_id: str, option: str) -> dict:
 
 
 def clear(api, run_id: str) -> None:
-    """Clear approve_model (the UI's Clear, through the REST API): it asks again."""
+    """Clear approve_model (the UI's Clear, through the REST API) once the run shows as ended, as a user
+    clears it from the grid: it asks again.
+
+    The task's end is recorded before the scheduler marks the run ended; a clear in between is
+    the race of a lost update on SQLite (the scheduler writes the run's state it decided from the earlier
+    read and the run stays success with the task cleared; launchers.ui explains what make ui does about it).
+    """
+    wait_until(f"{DAG_ID} run {run_id} to end", lambda: api.run_state(DAG_ID, run_id) in ("success", "failed"),
+               timeout=DECISION_TIMEOUT, interval=1)
     api.post(f"/dags/{DAG_ID}/clearTaskInstances", {"dry_run": False, "dag_run_id": run_id, "task_ids": [TASK],
                                                      "only_failed": False, "reset_dag_runs": True})
 
