@@ -84,7 +84,7 @@ def airflow_env(home: Path, root: Path, *, port: int = DEFAULT_PORT, log_port: i
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # SQLite allows one writer at a time: a writer waits for the lock (SQLITE_LOCK_WAIT_SECONDS)
-        # before "database is locked"; see also launchers.ui.exec_airflow_cli
+        # before "database is locked"; launchers.ui.exec_airflow adds make ui's transaction rules
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout={SQLITE_LOCK_WAIT_SECONDS}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__AUTH_MANAGER":

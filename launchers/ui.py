@@ -24,7 +24,6 @@ from launchers.airflow_api import AirflowApi, components_healthy
 from launchers.airflow_env import (
     ADMIN_USER,
     DEFAULT_PORT,
-    airflow,
     airflow_env,
     default_home,
     default_root,
@@ -38,6 +37,7 @@ from launchers.supervisor import Component, StopRequest, Supervisor, free_port, 
 STOP_GRACE_SECONDS = 5.0
 KILL_WAIT_SECONDS = 3.0
 _EXEC_AIRFLOW = "--exec-airflow-cli"
+_EXEC_COMPONENT = "--exec-airflow-component"
 
 
 # No `airflow standalone`: it starts the same four components but stops them with a bare
@@ -45,13 +45,21 @@ _EXEC_AIRFLOW = "--exec-airflow-cli"
 # workers, log servers, task processes) before it exits. Scheduler and triggerer would each start a
 # log server on all interfaces at fixed ports (8793/8794); one loopback log server on a free port
 # serves both instead.
+def airflow_component(*args: str) -> list[str]:
+    """The command line of one of make ui's Airflow components: ``airflow ARGS...`` whose SQLite savepoints
+    take the write lock (:func:`lock_before_savepoints`). The API server keeps one worker, in its own process,
+    so the rule reaches its requests."""
+    return [sys.executable, "-m", "launchers.ui", _EXEC_COMPONENT, *args]
+
+
 def ui_components(port: int, log_port: int, api_workers: str = "1") -> list[Component]:
     """Every process ``make ui`` starts (each gets its own SIGTERM at the stop)."""
     return [
-        Component("api-server", airflow("api-server", "--host", LOOPBACK, "--port", str(port), "--workers", api_workers)),
-        Component("scheduler", airflow("scheduler", "--skip-serve-logs")),
-        Component("dag-processor", airflow("dag-processor")),
-        Component("triggerer", airflow("triggerer", "--skip-serve-logs")),
+        Component("api-server", airflow_component("api-server", "--host", LOOPBACK, "--port", str(port),
+                                                  "--workers", api_workers)),
+        Component("scheduler", airflow_component("scheduler", "--skip-serve-logs")),
+        Component("dag-processor", airflow_component("dag-processor")),
+        Component("triggerer", airflow_component("triggerer", "--skip-serve-logs")),
         Component("log-server", [sys.executable, "-m", "uvicorn", "airflow.utils.serve_logs.log_server:get_app",
                                  "--factory", "--host", LOOPBACK, "--port", str(log_port), "--no-access-log"]),
     ]
@@ -186,8 +194,8 @@ def run_ui(home: Path, root: Path, port: int = DEFAULT_PORT) -> int:
 def run_airflow_cli(args: list[str], home: Path, root: Path, port: int = DEFAULT_PORT) -> int:
     """``airflow ARGS...`` with the UI's environment (``make airflow ARGS="..."``); its exit code.
 
-    The command runs through :func:`exec_airflow_cli`, which makes its SQLite writes wait for
-    ``make ui``'s scheduler instead of failing (see there).
+    The command runs through :func:`exec_airflow`, which makes its SQLite writes wait for
+    ``make ui``'s scheduler instead of failing (:func:`serialize_transactions`).
     """
     env = airflow_env(home, root, port=port)
     ensure_db(home, env)
@@ -197,32 +205,64 @@ def run_airflow_cli(args: list[str], home: Path, root: Path, port: int = DEFAULT
     return 130
 
 
-def exec_airflow_cli(args: list[str]) -> int:
-    """In the child process of :func:`run_airflow_cli` (environment already complete): Airflow's
-    CLI with every SQLite transaction of this process started as ``BEGIN IMMEDIATE``.
+def lock_before_savepoints(target=None) -> None:
+    """A SAVEPOINT opened outside a transaction on SQLite first takes the write lock (``BEGIN IMMEDIATE``).
 
-    Airflow's SQLite sessions begin deferred, and some (``backfill create``) open a SAVEPOINT, read,
-    then write. When the scheduler of a running ``make ui`` commits in between, SQLite refuses the
-    write at once ("database is locked"; waiting cannot help a stale snapshot). Taking the write
-    lock at the start makes this process queue behind the scheduler (up to the URL's 30 s timeout)
-    instead. Only the CLI does this: the UI's components keep Airflow's default, so their reads
-    never wait for one another. This is SQLAlchemy's documented recipe for pysqlite transactions.
+    pysqlite starts no transaction before a SAVEPOINT, so SQLite starts a deferred one: the code inside
+    reads, then writes. When another process commits in between, SQLite refuses that write at once
+    ("database is locked": waiting cannot help a stale read). Airflow's API server creates a backfill's runs
+    this way: the Backfill form then answers 503, and Airflow's clean-up deletes runs the scheduler is
+    already scheduling, which stops the scheduler (ObjectDeletedError) and with it make ui. Taken at
+    the savepoint, the lock makes the other writer wait instead (up to the URL's timeout), and only
+    these transactions hold it early. ``target``: the Engine (class by default) the listener goes on.
     """
     import sqlite3
 
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    @event.listens_for(Engine, "connect")
+    @event.listens_for(target or Engine, "savepoint")
+    def _write_lock_first(connection, _name):
+        dbapi_connection = connection.connection.dbapi_connection
+        if isinstance(dbapi_connection, sqlite3.Connection) and not dbapi_connection.in_transaction:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+def serialize_transactions(target=None) -> None:
+    """Every SQLite transaction starts as ``BEGIN IMMEDIATE`` (SQLAlchemy's documented recipe for pysqlite).
+
+    For one short CLI command (``make airflow``): ``backfill create`` opens a SAVEPOINT, reads, then writes,
+    and other commands read and write in one session; each then queues behind make ui's scheduler instead of
+    meeting "database is locked". Not for the long-running components: some hold a session open long enough
+    that the others would wait past the lock timeout (tried: the browser scenarios failed within minutes).
+    """
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(target or Engine, "connect")
     def _driver_does_not_begin(dbapi_connection, _record):
         if isinstance(dbapi_connection, sqlite3.Connection):
             dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" below decides
 
-    @event.listens_for(Engine, "begin")
+    @event.listens_for(target or Engine, "begin")
     def _begin_immediate(connection):
         if connection.dialect.name == "sqlite" and connection.dialect.driver == "pysqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+
+def exec_airflow(args: list[str], component: bool) -> int:
+    """In the child process (environment already complete): Airflow's CLI with make ui's SQLite rules,
+    :func:`lock_before_savepoints` for a component, :func:`serialize_transactions` for one command.
+
+    Known and left to Airflow: on SQLite the scheduler reads outside a transaction and writes what it decided
+    later, so a clear given in the moment a run ends can be overwritten (the README says what to do).
+    """
+    if component:
+        lock_before_savepoints()
+    else:
+        serialize_transactions()
     from airflow.__main__ import main as airflow_main
 
     sys.argv = ["airflow", *args]
@@ -248,11 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--airflow", nargs=argparse.REMAINDER, metavar="ARGS",
                       help="run one Airflow CLI command with the UI's environment (make airflow)")
     mode.add_argument(_EXEC_AIRFLOW, nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    mode.add_argument(_EXEC_COMPONENT, nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                         help=f"the UI's port on {LOOPBACK} (default {DEFAULT_PORT}; 0: any free port)")
     args = parser.parse_args(argv)
     if args.exec_airflow_cli is not None:
-        return exec_airflow_cli(args.exec_airflow_cli)
+        return exec_airflow(args.exec_airflow_cli, component=False)
+    if args.exec_airflow_component is not None:
+        return exec_airflow(args.exec_airflow_component, component=True)
     try:
         if args.airflow is not None:
             return run_airflow_cli(args.airflow, default_home(), default_root(), args.port)
