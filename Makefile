@@ -12,6 +12,10 @@ STAMP := $(VENV)/.synced-$(shell cat requirements.txt pyproject.toml 2>/dev/null
 .PHONY: setup test lint demo ui airflow stack stack-down bench lock definition wheel clean
 
 setup: $(STAMP) ## create/refresh .venv from requirements.txt (no-op when unchanged)
+	@# the editable install's build leaves its metadata here (an older checkout's too); with the repository on
+	@# sys.path (make ui's components, the tests) Airflow would find airsage twice and show its plugin as an
+	@# import error in the UI. The venv has the installed copy.
+	@rm -rf airsage.egg-info
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -71,11 +75,15 @@ lock: setup ## re-resolve requirements.in into the pinned lock requirements.txt 
 	$(BIN)/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 requirements.in -o requirements.txt
 
 DIST ?= dist
+WHEEL_SRC := build/wheel-src
 wheel: setup ## build $(DIST)/airsage-<version>-py3-none-any.whl and $(DIST)/constraints.txt (the lock's versions, for pip -c)
-	@rm -rf $(DIST) && mkdir -p $(DIST)
-	@# (setuptools leaves airsage.egg-info here, as the venv's editable install of this checkout does)
-	@# the lock's setuptools builds it (no isolated build env fetched from an index: offline, same versions)
-	@$(BIN)/uv build -q --wheel --no-build-isolation --python $(BIN)/python --out-dir "$(abspath $(DIST))" .
+	@rm -rf $(DIST) $(WHEEL_SRC) && mkdir -p $(DIST) $(WHEEL_SRC)
+	@# built from a copy of what goes into it: setuptools writes airsage.egg-info beside the sources, and here
+	@# it would be on sys.path (see setup); the lock's setuptools builds it (no isolated build env fetched from
+	@# an index: offline, same versions)
+	@tar -cf - --exclude=__pycache__ pyproject.toml README.md plugins sm_pipeline | tar -xf - -C $(WHEEL_SRC)
+	@$(BIN)/uv build -q --wheel --no-build-isolation --python $(BIN)/python --out-dir "$(abspath $(DIST))" $(WHEEL_SRC)
+	@rm -rf $(WHEEL_SRC)
 	@grep -v '^-e ' requirements.txt > $(DIST)/constraints.txt
 	@ls $(DIST)/*.whl
 

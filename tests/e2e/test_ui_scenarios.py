@@ -113,10 +113,17 @@ def trigger_with_defaults(page: Page) -> str:
 
 
 def test_log_in(page, airflow_ui, artifacts):
-    """The login form takes user admin and the generated password; the home page follows."""
+    """The login form takes user admin and the generated password; the home page follows, with no plugin or
+    DAG import error to show."""
     log_in(page, airflow_ui)
     expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
     shot(page, artifacts, "01-logged-in")
+    # what the home page's "Plugin Import Error" and "DAG import errors" badges count: nothing
+    from launchers.airflow_api import AirflowApi
+
+    api = AirflowApi(airflow_ui.url, "admin", airflow_ui.password())
+    assert api.get("/plugins/importErrors")["import_errors"] == []
+    assert api.get("/importErrors")["import_errors"] == []
 
 
 def test_trigger_with_defaults_succeeds(page, airflow_ui, artifacts):
@@ -257,3 +264,4 @@ def test_ctrl_c_stops_every_process_make_ui_started(own_airflow_ui, page, artifa
     assert survivors == [], survivors
     assert airflow_ui.process.returncode is not None
     assert "no Airflow process left" in "".join(airflow_ui.output[-5:]), airflow_ui.output[-5:]
+
