@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 # --import-mode=importlib puts no test directory on sys.path; the tests share this helper.
@@ -24,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ui_under_test import AirflowUnderTest  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: what /usr/bin/chromium (Debian's wrapper script) runs
+CHROMIUM_BINARY = Path("/usr/lib/chromium/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
 # A busy 2-core machine: Airflow takes a minute to start, a pipeline run a few minutes.
 START_TIMEOUT = 600.0
@@ -181,7 +184,8 @@ def browser():
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield chromium
-        chromium.close()
+        if chromium.is_connected():  # a dead make ui ends the browser (see the page fixture)
+            chromium.close()
 
 
 @pytest.fixture
@@ -197,9 +201,19 @@ def page(browser, request, artifacts):
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
     started, started_wall = time.monotonic(), time.time()
+    watching = threading.Event()
+    watchdog = threading.Thread(target=_end_browser_waits_if_make_ui_dies, args=(airflow_ui, watching), daemon=True)
+    watchdog.start()
     yield page
+    watching.set()
+    watchdog.join()
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    died = airflow_ui.exited_unasked()
+    if died is not None:
+        print(f"\n[e2e] make ui exited (code {died}) while {request.node.name} ran; the browser was closed so the "
+              "scenario ends now instead of waiting out its time-outs. make ui's last lines:\n"
+              + "".join(airflow_ui.output[-25:]))
     if failed:
         target = artifacts / "failures" / name
         target.mkdir(parents=True, exist_ok=True)
@@ -216,7 +230,24 @@ def page(browser, request, artifacts):
     record_duration(request.node.name, seconds, "failed" if failed else "passed")
     print(f"\n[e2e] {request.node.name}: {seconds:.1f} s "
           f"({'failed' if failed else 'done'}; machine shared, not a benchmark)")
-    context.close()
+    if died is None:
+        context.close()
+
+
+def _end_browser_waits_if_make_ui_dies(airflow_ui: AirflowUnderTest, done: threading.Event) -> None:
+    """While a scenario runs: if make ui exits unasked (a component died and make ui stopped the rest), kill
+    this process's Chromium. Playwright's waits (up to 20 minutes for a run) cannot be interrupted from another
+    thread; with the browser gone they fail at once, and the page fixture says why."""
+    while not done.wait(2.0):
+        if airflow_ui.exited_unasked() is None:
+            continue
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                if Path(proc.exe()) == CHROMIUM_BINARY:
+                    proc.kill()
+            except (psutil.Error, OSError):
+                continue
+        return
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

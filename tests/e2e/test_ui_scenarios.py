@@ -265,3 +265,22 @@ def test_ctrl_c_stops_every_process_make_ui_started(own_airflow_ui, page, artifa
     assert airflow_ui.process.returncode is not None
     assert "no Airflow process left" in "".join(airflow_ui.output[-5:]), airflow_ui.output[-5:]
 
+
+def test_a_component_that_dies_stops_make_ui_and_ends_the_scenario_at_once(own_airflow_ui, page):
+    """The scheduler dies while a user waits for a run in the grid: make ui says which component exited and
+    stops the others; the scenario's long wait ends then (the page fixture closes the browser), not after
+    its time-out. Last in the module: the browser does not outlive it."""
+    import psutil
+    from playwright.sync_api import Error as PlaywrightError
+
+    airflow_ui = own_airflow_ui
+    log_in(page, airflow_ui)
+    make = psutil.Process(airflow_ui.process.pid)
+    scheduler = next(p for p in make.children(recursive=True)
+                     if "--exec-airflow-component" in p.cmdline() and "scheduler" in p.cmdline())
+    scheduler.kill()
+    with pytest.raises(PlaywrightError, match="closed"):
+        expect(page.get_by_text("a run that never comes")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    assert airflow_ui.exited_unasked() not in (None, 0)
+    said = "".join(airflow_ui.output)
+    assert "the scheduler exited" in said and "no Airflow process left" in said, said[-2000:]

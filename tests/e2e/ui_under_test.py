@@ -40,6 +40,8 @@ class AirflowUnderTest:
     output: list[str] = field(default_factory=list)
     seen: dict[int, psutil.Process] = field(default_factory=dict)
     sessions: set[int] = field(default_factory=set)
+    #: set by :meth:`interrupt`: make ui's exit after it was asked to stop is not a failure
+    stop_requested: bool = False
 
     def environment(self) -> dict[str, str]:
         """The test process's environment, minus test-only settings, plus scratch home and root."""
@@ -119,6 +121,7 @@ class AirflowUnderTest:
     def interrupt(self, timeout: float) -> float:
         """Ctrl-C: SIGINT to make ui's process group; seconds until make itself exited."""
         self.snapshot()
+        self.stop_requested = True
         started = time.monotonic()
         os.killpg(self.process.pid, signal.SIGINT)
         self.process.wait(timeout=timeout)
@@ -140,6 +143,12 @@ class AirflowUnderTest:
             except (OSError, psutil.Error):
                 continue
         return [f"{proc.pid} {' '.join(_cmdline(proc))}" for proc in left.values()]
+
+    def exited_unasked(self) -> int | None:
+        """make ui's exit code when it exited without being asked to stop (a component died), else None."""
+        if self.process is None or self.stop_requested:
+            return None
+        return self.process.poll()
 
     def kill_everything(self) -> None:
         """Last resort for a failed test: SIGKILL whatever make ui left behind."""
