@@ -145,15 +145,6 @@ def clear(api, run_id: str) -> None:
                                                      "only_failed": False, "reset_dag_runs": True})
 
 
-def log_in(page, airflow_ui) -> None:
-    """The simple auth manager's form (the home page then has several "Dags" links: wait for the nav's)."""
-    page.goto("/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(airflow_ui.password())
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_test_id("nav-dags-link")).to_be_visible()
-
-
 def registry(airflow_ui):
     from sm_pipeline.local.registry import LocalModelRegistry
 
@@ -319,7 +310,7 @@ def test_approve_from_the_required_actions_page_in_the_browser(page, api, airflo
     reset_to_pending(airflow_ui)
     clear(api, waiting_run)
     wait_for_state(api, waiting_run, ("awaiting_input",), DECISION_TIMEOUT, fail_on=("failed", "success"))
-    log_in(page, airflow_ui)
+    scenarios.log_in(page, airflow_ui)
     page.goto(f"/dags/{DAG_ID}/runs/{waiting_run}/tasks/{TASK}/required_actions")
     expect(page.get_by_text(re.compile(r"Approve abalone_pipeline_local model version"))).to_be_visible()
     scenarios.shot(page, artifacts, "approval-01-required-actions")
