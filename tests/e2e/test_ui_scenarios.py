@@ -49,8 +49,8 @@ def log_in(page: Page, airflow_ui) -> None:
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(airflow_ui.password())
     page.get_by_role("button", name="Sign in").click()
-    # the nav's link: the home page's stats ("1 Failed Dags", "Active Dags") are links named "Dags" too once
-    # they count something, so a name match is ambiguous as soon as a run failed
+    # the nav's link: the home page's stats ("0 Failed Dags", "Active Dags") are links whose names contain
+    # "Dags" too, so a name match is ambiguous once they have rendered
     expect(page.get_by_test_id("nav-dags-link")).to_be_visible()
 
 
