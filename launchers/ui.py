@@ -45,21 +45,21 @@ _EXEC_COMPONENT = "--exec-airflow-component"
 # workers, log servers, task processes) before it exits. Scheduler and triggerer would each start a
 # log server on all interfaces at fixed ports (8793/8794); one loopback log server on a free port
 # serves both instead.
-def airflow_component(*args: str) -> list[str]:
-    """The command line of one of make ui's Airflow components: ``airflow ARGS...`` whose SQLite savepoints
-    take the write lock (:func:`lock_before_savepoints`). The API server keeps one worker, in its own process,
-    so the rule reaches its requests."""
-    return [sys.executable, "-m", "launchers.ui", _EXEC_COMPONENT, *args]
+def airflow_command(*args: str, component: bool) -> list[str]:
+    """The command line of ``airflow ARGS...`` with make ui's SQLite rules (:func:`exec_airflow`): a component's
+    (its savepoints take the write lock; the API server keeps one worker, in its own process, so the rule
+    reaches its requests) or one CLI command's (every transaction serialized)."""
+    return [sys.executable, "-m", "launchers.ui", _EXEC_COMPONENT if component else _EXEC_AIRFLOW, *args]
 
 
 def ui_components(port: int, log_port: int, api_workers: str = "1") -> list[Component]:
     """Every process ``make ui`` starts (each gets its own SIGTERM at the stop)."""
     return [
-        Component("api-server", airflow_component("api-server", "--host", LOOPBACK, "--port", str(port),
-                                                  "--workers", api_workers)),
-        Component("scheduler", airflow_component("scheduler", "--skip-serve-logs")),
-        Component("dag-processor", airflow_component("dag-processor")),
-        Component("triggerer", airflow_component("triggerer", "--skip-serve-logs")),
+        Component("api-server", airflow_command("api-server", "--host", LOOPBACK, "--port", str(port),
+                                                "--workers", api_workers, component=True)),
+        Component("scheduler", airflow_command("scheduler", "--skip-serve-logs", component=True)),
+        Component("dag-processor", airflow_command("dag-processor", component=True)),
+        Component("triggerer", airflow_command("triggerer", "--skip-serve-logs", component=True)),
         Component("log-server", [sys.executable, "-m", "uvicorn", "airflow.utils.serve_logs.log_server:get_app",
                                  "--factory", "--host", LOOPBACK, "--port", str(log_port), "--no-access-log"]),
     ]
@@ -199,7 +199,7 @@ def run_airflow_cli(args: list[str], home: Path, root: Path, port: int = DEFAULT
     """
     env = airflow_env(home, root, port=port)
     ensure_db(home, env)
-    command = [sys.executable, "-m", "launchers.ui", _EXEC_AIRFLOW, *args]
+    command = airflow_command(*args, component=False)
     with contextlib.suppress(KeyboardInterrupt):
         return subprocess.run(command, env=env, check=False).returncode  # noqa: S603 - the user's own CLI args
     return 130

@@ -75,7 +75,3 @@ def execution_id_of(arn: str) -> str:
     """The execution id an execution ARN ends in (``…/execution/<id>``); ValueError if it is not one."""
     return parse_execution_arn(arn)[1]
 
-
-def resource_name_of(arn: str) -> str:
-    """The last path segment of a resource ARN (a job's or a model package's name/version)."""
-    return arn.rsplit("/", 1)[-1]

@@ -163,13 +163,6 @@ class FileLock:
         owner = (self.note() or {}).get("Owner")
         return owner if isinstance(owner, dict) else None
 
-    def set_note(self, **fields) -> None:
-        """Add fields to the owner's note (only while held)."""
-        if self._fd is None:
-            raise RuntimeError(f"lock {self.path} is not held")
-        self._note.update(fields)
-        self._write()
-
     def release(self) -> None:
         """Give the lock up (the note stays)."""
         if self._fd is None:

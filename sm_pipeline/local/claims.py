@@ -30,8 +30,8 @@ class ExecutionClaim(FileLock):
     """The claim on one display name's execution; use as a context manager.
 
     The file's content is a note: ``Owner`` (pid, host, process start, when; rewritten by each
-    owner) and what owners add with :meth:`set_note` (e.g. the inputs the execution was started
-    with). It stays after release, so a later run can read what the execution ran with.
+    owner) and the fields an owner gives ``try_acquire``. It stays after release, so a later owner
+    reads what earlier ones noted.
     """
 
     def __init__(self, root: Path | str, pipeline_name: str, display_name: str):

@@ -78,10 +78,10 @@ def test_a_claim_is_the_one_lock_with_its_public_api(tmp_path):
     assert isinstance(claim, FileLock)
     assert claim.path == tmp_path / ".airsage" / "claims" / "pipe" / "abalone-2026-11-01-1a2b3c.lock"
     other = ExecutionClaim(tmp_path, "pipe", "abalone-2026-11-01-1a2b3c")
-    with claim:
-        assert claim.held and not other.try_acquire()
-        claim.set_note(inputs={"definition": "sha"})
-        assert other.owner()["Pid"] == os.getpid()
+    assert claim.try_acquire(inputs={"definition": "sha"})
+    assert claim.held and not other.try_acquire()
+    assert other.owner()["Pid"] == os.getpid()
+    claim.release()
     waited = other.acquire(poll_interval=0.01, on_wait=lambda owner, seconds: None)
     assert waited is False and other.note()["inputs"] == {"definition": "sha"}
     other.release()

@@ -122,8 +122,8 @@ def test_a_claim_is_exclusive_keeps_its_notes_and_checks_its_names(tmp_path):
     from sm_pipeline.local.claims import ExecutionClaim
 
     first, second = ExecutionClaim(tmp_path, PIPELINE, "d-1"), ExecutionClaim(tmp_path, PIPELINE, "d-1")
-    assert first.try_acquire() and not second.try_acquire()  # flock: exclusive even within one process
-    first.set_note(inputs={"definition": "abc"})
+    assert first.try_acquire(inputs={"definition": "abc"})
+    assert not second.try_acquire()  # flock: exclusive even within one process
     assert second.owner()["Pid"] == os.getpid()
     first.release()
     assert second.try_acquire() and second.note()["inputs"] == {"definition": "abc"}  # notes outlive owners
