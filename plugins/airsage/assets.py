@@ -36,7 +36,6 @@ SCHEME = "x-airsage"
 NAME_PREFIX = GROUP = "airsage"
 # the extra keys of an approved-model event
 MODEL_PACKAGE_ARN, APPROVAL_STATUS = "model_package_arn", "approval_status"
-ROLES = ("input-partition", "metrics", "model-package", "report", "approved-model")
 
 
 def _asset(dag_id: str, role: str):
